@@ -1,0 +1,344 @@
+"""The source side of the embedded data plane: PostgreSQL CDC through a ``pgoutput`` replication slot.
+
+It keeps Estuary's source-postgres contract: a publication and a logical slot named in the capture's
+``advanced`` config, a backfill read from a snapshot that is exactly consistent with a point of the
+change stream, and documents carrying ``_meta`` (op, source.schema/table/loc/txid/ts_ms/snapshot, before).
+
+Nothing here advances the slot on its own: callers advance it only after the warehouse committed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from sophia_dagster.estuary.local import pgoutput
+from sophia_dagster.estuary.local.values import Converter, converter
+
+SESSION_SETUP = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET extra_float_digits = 3"
+BACKFILL_LOC = [-1, 0, 0]
+
+
+class CaptureError(RuntimeError):
+    """The source cannot be captured as configured; the message says which table or slot and why."""
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A bound source table and the collection it feeds."""
+
+    namespace: str
+    name: str
+    collection: str
+    key: tuple[str, ...]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+
+@dataclass
+class Change:
+    """One captured document for a source table; ``unchanged`` lists TOASTed fields the update kept."""
+
+    table: str
+    document: dict[str, Any]
+    unchanged: frozenset[str] = frozenset()
+    truncate: bool = False
+
+
+@dataclass
+class Transaction:
+    """The changes of one committed source transaction, in order."""
+
+    xid: int
+    final_lsn: int
+    end_lsn: int
+    commit_time: datetime
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A relation as last described by pgoutput, with its value converters."""
+
+    relation: pgoutput.Relation
+    converters: tuple[Converter, ...]
+
+
+def _meta(op: str, table: SourceTable, ts: datetime, loc: list[int], snapshot: bool, txid: int | None) -> dict[str, Any]:
+    source: dict[str, Any] = {
+        "ts_ms": int(ts.timestamp() * 1000),
+        "schema": table.namespace,
+        "table": table.name,
+        "snapshot": snapshot,
+        "loc": loc,
+    }
+    if txid is not None:
+        source["txid"] = txid
+    return {"op": op, "source": source}
+
+
+def _row(columns: tuple[pgoutput.Column, ...], convert: tuple[Converter, ...], values: tuple, keys_only: bool = False) -> tuple[dict[str, Any], frozenset[str]]:
+    """Document fields of one tuple, and the names of unchanged TOAST values left out of it."""
+    row: dict[str, Any] = {}
+    unchanged: set[str] = set()
+    for column, to_json, value in zip(columns, convert, values, strict=True):
+        if keys_only and not column.is_key:
+            continue
+        if value is pgoutput.UNCHANGED_TOAST:
+            unchanged.add(column.name)
+        else:
+            row[column.name] = None if value is None else to_json(value)
+    return row, frozenset(unchanged)
+
+
+class PostgresCapture:
+    """Publication, slot, snapshot backfill and change reading for one ``source-postgres`` capture."""
+
+    def __init__(self, dsn: str, publication: str, slot: str, tables: list[SourceTable]) -> None:
+        self.dsn = dsn
+        self.publication = publication
+        self.slot = slot
+        self.tables = {table.qualified: table for table in tables}
+        self._shapes: dict[int, _Shape] = {}
+        self._element_oids: dict[int, int] = {}
+        self._conn: psycopg.Connection | None = None
+
+    # connections -----------------------------------------------------------------------------------------
+    def connect(self, **kwargs: Any) -> psycopg.Connection:
+        """A new session configured for text values the converters expect."""
+        conn = psycopg.connect(self.dsn, autocommit=True, **kwargs)
+        conn.execute(SESSION_SETUP)
+        return conn
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        """The long-lived session used for slot reads and small queries."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self.connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # publish-time checks and setup ---------------------------------------------------------------------
+    def validate(self) -> None:
+        """Refuse tables that do not exist or whose updates and deletes could not be keyed."""
+        problems = []
+        for table in self.tables.values():
+            row = self.conn.execute(
+                "SELECT c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+                (table.namespace, table.name),
+            ).fetchone()
+            if row is None:
+                problems.append(f"table {table.qualified} (collection {table.collection}) does not exist in the source")
+            elif not row[1] and row[0] != "f":
+                problems.append(
+                    f"table {table.qualified} has no primary key and its REPLICA IDENTITY is not FULL: updates and "
+                    f"deletes could not be matched to rows; add a primary key or run "
+                    f"ALTER TABLE {table.qualified} REPLICA IDENTITY FULL"
+                )
+        if problems:
+            raise CaptureError("cannot capture: " + "; ".join(problems))
+
+    def ensure_publication(self) -> None:
+        """Create the publication, or add the bound tables it lacks (changes to a table stream from then on)."""
+        ident = sql.Identifier(self.publication)
+        names = [sql.Identifier(t.namespace, t.name) for t in self.tables.values()]
+        exists = self.conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,)).fetchone()
+        if not exists:
+            self.conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(ident, sql.SQL(", ").join(names)))
+            return
+        published = {
+            f"{schema}.{name}"
+            for schema, name in self.conn.execute(
+                "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s", (self.publication,)
+            )
+        }
+        missing = [sql.Identifier(t.namespace, t.name) for t in self.tables.values() if t.qualified not in published]
+        if missing:
+            self.conn.execute(sql.SQL("ALTER PUBLICATION {} ADD TABLE {}").format(ident, sql.SQL(", ").join(missing)))
+
+    def slot_position(self) -> int | None:
+        """The slot's confirmed position, or None when the slot does not exist."""
+        row = self.conn.execute(
+            "SELECT confirmed_flush_lsn::text, plugin FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)
+        ).fetchone()
+        if row is None:
+            return None
+        if row[1] != "pgoutput":
+            raise CaptureError(f"replication slot {self.slot!r} uses plugin {row[1]!r}, not pgoutput")
+        return pgoutput.lsn_to_int(row[0])
+
+    def create_slot(self) -> int:
+        """Create the capture's logical slot; returns its start position."""
+        row = self.conn.execute(
+            "SELECT lsn::text FROM pg_create_logical_replication_slot(%s, 'pgoutput')", (self.slot,)
+        ).fetchone()
+        return pgoutput.lsn_to_int(row[0])
+
+    def drop_slot(self) -> None:
+        """Drop the capture's slot if it exists (used by a reset)."""
+        self.conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)
+        )
+
+    def current_lsn(self) -> int:
+        """The source's current WAL insert position."""
+        return pgoutput.lsn_to_int(self.conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
+
+    def advance(self, lsn: int) -> None:
+        """Move the slot forward: transactions committed before ``lsn`` will not be read again."""
+        self.conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, pgoutput.lsn_to_str(lsn)))
+
+    # backfill ----------------------------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[tuple[int, psycopg.Connection]]:
+        """A read-only session seeing the source exactly as of a stream position.
+
+        A temporary slot exports its snapshot: every transaction committed before the returned position is in
+        the snapshot, every later one comes from the capture's slot (which started no later).
+        """
+        replication = psycopg.connect(make_conninfo(self.dsn, replication="database"), autocommit=True)
+        try:
+            name = f"flow_snapshot_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            result = replication.pgconn.exec_(
+                f"CREATE_REPLICATION_SLOT {name} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')".encode()
+            )
+            if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+                raise CaptureError(f"cannot create a snapshot slot: {result.error_message.decode(errors='replace')}")
+            lsn, snapshot_name = pgoutput.lsn_to_int(result.get_value(0, 1).decode()), result.get_value(0, 2).decode()
+            with psycopg.connect(self.dsn) as conn:
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
+                conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
+                conn.execute(SESSION_SETUP)
+                yield lsn, conn
+        finally:
+            replication.close()
+
+    def backfill(self, conn: psycopg.Connection, table: SourceTable, lsn: int, chunk: int = 100_000) -> Iterator[list[dict[str, Any]]]:
+        """Documents of every row of ``table`` in the snapshot ``conn`` holds, in chunks."""
+        columns = conn.execute(
+            "SELECT a.attname, a.atttypid, t.typelem FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+            " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
+            " ORDER BY a.attnum",
+            (sql.Identifier(table.namespace, table.name).as_string(conn),),
+        ).fetchall()
+        names = [name for name, _, _ in columns]
+        convert = [converter(oid, elem or None) for _, oid, elem in columns]
+        meta = _meta("c", table, datetime.now(UTC), BACKFILL_LOC, True, None)
+        query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(
+            sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table.namespace, table.name)
+        )
+        batch: list[dict[str, Any]] = []
+        with conn.cursor().copy(query) as copy:
+            for values in copy.rows():
+                doc = {n: None if v is None else f(v) for n, f, v in zip(names, convert, values)}
+                doc["_meta"] = meta
+                batch.append(doc)
+                if len(batch) >= chunk:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    # streaming ---------------------------------------------------------------------------------------------
+    def read(self, upto_lsn: int | None, max_messages: int, after_lsn: int) -> list[Transaction]:
+        """Decode the committed transactions after the slot's position (none committed at or after ``upto_lsn``).
+
+        ``after_lsn`` is the end of the last commit already handled (for ``_meta.source.loc``).
+        """
+        try:
+            rows = self.conn.execute(
+                "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s,"
+                " 'proto_version', '1', 'publication_names', %s)",
+                (self.slot, None if upto_lsn is None else pgoutput.lsn_to_str(upto_lsn), max_messages, self.publication),
+            ).fetchall()
+        except psycopg.errors.UndefinedObject as exc:
+            raise CaptureError(f"cannot read replication slot {self.slot!r}: {exc}") from exc
+        transactions: list[Transaction] = []
+        last_end = after_lsn
+        current: Transaction | None = None
+        for lsn_text, data in rows:
+            message = pgoutput.decode(data)
+            if isinstance(message, pgoutput.Begin):
+                current = Transaction(message.xid, message.final_lsn, 0, message.commit_time)
+            elif isinstance(message, pgoutput.Commit):
+                current.end_lsn = message.end_lsn
+                transactions.append(current)
+                last_end, current = message.end_lsn, None
+            elif isinstance(message, pgoutput.Relation):
+                self._remember(message)
+            elif current is not None:
+                loc = [last_end, pgoutput.lsn_to_int(lsn_text), current.final_lsn]
+                current.changes.extend(self._changes(message, current, loc))
+        return transactions
+
+    def shape(self, table: str) -> pgoutput.Relation | None:
+        """The latest pgoutput description of ``table`` seen in this session."""
+        for shape in self._shapes.values():
+            if f"{shape.relation.namespace}.{shape.relation.name}" == table:
+                return shape.relation
+        return None
+
+    def _remember(self, relation: pgoutput.Relation) -> None:
+        unknown = [c.type_oid for c in relation.columns if c.type_oid not in self._element_oids]
+        if unknown:
+            for oid, elem in self.conn.execute("SELECT oid::int, typelem::int FROM pg_type WHERE oid = ANY(%s)", (unknown,)):
+                self._element_oids[oid] = elem
+        convert = tuple(converter(c.type_oid, self._element_oids.get(c.type_oid) or None) for c in relation.columns)
+        self._shapes[relation.relation_id] = _Shape(relation, convert)
+
+    def _changes(self, message: pgoutput.Message, txn: Transaction, loc: list[int]) -> list[Change]:
+        if isinstance(message, pgoutput.Truncate):
+            return [
+                Change(name, {}, truncate=True)
+                for name in (self._table_of(rid) for rid in message.relation_ids)
+                if name in self.tables
+            ]
+        if not isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
+            return []
+        shape = self._shapes[message.relation_id]
+        name = self._table_of(message.relation_id)
+        table = self.tables.get(name)
+        if table is None:
+            return []
+        cols, convert = shape.relation.columns, shape.converters
+
+        def document(op: str, values: tuple, keys_only: bool = False, before: dict | None = None) -> Change:
+            row, unchanged = _row(cols, convert, values, keys_only)
+            row["_meta"] = _meta(op, table, txn.commit_time, loc, False, txn.xid)
+            if before is not None:
+                row["_meta"]["before"] = before
+            return Change(name, row, unchanged)
+
+        if isinstance(message, pgoutput.Insert):
+            return [document("c", message.new)]
+        if isinstance(message, pgoutput.Delete):
+            return [document("d", message.old, keys_only=message.old_kind == "K")]
+        if message.old is None:
+            return [document("u", message.new)]
+        before, _ = _row(cols, convert, message.old, keys_only=message.old_kind == "K")
+        new_row, _ = _row(cols, convert, message.new)
+        if any(new_row.get(k) != before.get(k) for k in table.key if k in before):
+            return [document("d", message.old, keys_only=message.old_kind == "K"), document("c", message.new)]
+        return [document("u", message.new, before=before)]
+
+    def _table_of(self, relation_id: int) -> str:
+        relation = self._shapes[relation_id].relation
+        return f"{relation.namespace}.{relation.name}"
