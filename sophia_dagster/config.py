@@ -8,10 +8,12 @@ directory, which never overrides a variable already set), Pulumi ESC, the config
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import tomllib
+import typing
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -183,7 +185,10 @@ def _read_config_file(path: Path, explicit: bool) -> dict[str, Any]:
 
 def _esc_values(layered: Mapping[str, Any], environment: str) -> dict[str, Any]:
     """Values from the Pulumi ESC environment named by the lower levels, if one is named."""
-    probe = Settings.model_construct(**{**Settings().model_dump(), **layered})
+    try:
+        probe = Settings(**{**layered, "environment": "local"})
+    except ValidationError:
+        return {}  # the final validation reports what is wrong
     if not probe.pulumi_environment:
         return {}
     try:
@@ -193,7 +198,7 @@ def _esc_values(layered: Mapping[str, Any], environment: str) -> dict[str, Any]:
             project=probe.pulumi_project,
             environment=probe.pulumi_environment,
             token=probe.pulumi_access_token,
-            timeout=float(probe.pulumi_timeout_seconds),
+            timeout=probe.pulumi_timeout_seconds,
         )
     except EscError as exc:
         if environment == "prod":
@@ -245,10 +250,29 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     return LoadedSettings(settings, {name: origins.get(name, "default") for name in FIELD_NAMES})
 
 
+SECRET_FIELDS = tuple(
+    name for name, field in Settings.model_fields.items() if SecretStr in typing.get_args(field.annotation)
+)
+
+
+def export_secrets(settings: Settings, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Make every secret available as `FIELD_NAME` in the environment, whatever level it came from.
+
+    Resources then bind secrets with `dg.EnvVar`, so the Dagster UI shows a variable's name, never
+    its value. A variable already set is left alone.
+    """
+    for name in SECRET_FIELDS:
+        value = getattr(settings, name)
+        if value is not None:
+            environ.setdefault(name.upper(), value.get_secret_value())
+
+
 @functools.cache
 def get_settings() -> Settings:
-    """The settings of this process, read once."""
-    return load_settings().settings
+    """The settings of this process, read once; their secrets are exported for `dg.EnvVar`."""
+    settings = load_settings().settings
+    export_secrets(settings)
+    return settings
 
 
 def _masked(value: Any) -> str:

