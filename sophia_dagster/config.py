@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from dotenv import dotenv_values
 from pydantic_settings import (
     BaseSettings,
-    DotEnvSettingsSource,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -145,6 +145,8 @@ class LoadedSettings:
 
     settings: Settings
     origins: Mapping[str, str]
+    variables: Mapping[str, str]
+    """Every variable local.env and Pulumi ESC define (the catalog's `${VAR}` placeholders read them)."""
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -183,8 +185,8 @@ def _read_config_file(path: Path, explicit: bool) -> dict[str, Any]:
     return data
 
 
-def _esc_values(layered: Mapping[str, Any], environment: str) -> dict[str, Any]:
-    """Values from the Pulumi ESC environment named by the lower levels, if one is named."""
+def _esc_variables(layered: Mapping[str, Any], environment: str) -> dict[str, str]:
+    """The variables of the Pulumi ESC environment named by the lower levels, if one is named."""
     try:
         probe = Settings(**{**layered, "environment": "local"})
     except ValidationError:
@@ -205,6 +207,11 @@ def _esc_values(layered: Mapping[str, Any], environment: str) -> dict[str, Any]:
             raise ConfigError(f"Pulumi ESC is configured but could not be read: {exc}") from None
         warnings.warn(f"Pulumi ESC skipped: {exc}", stacklevel=3)
         return {}
+    return variables
+
+
+def _fields_of(variables: Mapping[str, str]) -> dict[str, Any]:
+    """The settings that a mapping of environment variables holds, by field name."""
     return _by_field(_MappingEnvSource(Settings, variables)())
 
 
@@ -222,7 +229,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     cwd = cwd or Path.cwd()
     env_source = _MappingEnvSource(Settings, environ) if environ is not None else EnvSettingsSource(Settings)
     process = _by_field(env_source())
-    dotenv = _by_field(DotEnvSettingsSource(Settings, env_file=cwd / DOTENV_FILE)())
+    dotenv_variables = {k: v for k, v in dotenv_values(cwd / DOTENV_FILE).items() if v is not None}
+    dotenv = _fields_of(dotenv_variables)
     upper = {**dotenv, **process}
     explicit_file = upper.get("config_file")
     config_file = Path(explicit_file) if explicit_file else cwd / DEFAULT_CONFIG_FILE
@@ -230,7 +238,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         config_file = cwd / config_file
     from_file = _read_config_file(config_file, explicit=bool(explicit_file))
     environment = str(upper.get("environment", from_file.get("environment", "local")))
-    esc = _esc_values({**from_file, **upper}, environment)
+    esc_variables = _esc_variables({**from_file, **upper}, environment)
+    esc = _fields_of(esc_variables)
 
     layers = (
         (f"config file {config_file.name}", from_file),
@@ -247,7 +256,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         settings = Settings(**merged)
     except ValidationError as exc:
         raise ConfigError(_describe_errors(exc, origins)) from None
-    return LoadedSettings(settings, {name: origins.get(name, "default") for name in FIELD_NAMES})
+    origins = {name: origins.get(name, "default") for name in FIELD_NAMES}
+    return LoadedSettings(settings, origins, {**esc_variables, **dotenv_variables})
 
 
 SECRET_FIELDS = tuple(
@@ -255,24 +265,26 @@ SECRET_FIELDS = tuple(
 )
 
 
-def export_secrets(settings: Settings, environ: MutableMapping[str, str] = os.environ) -> None:
-    """Make every secret available as `FIELD_NAME` in the environment, whatever level it came from.
+def export_environment(loaded: LoadedSettings, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Put local.env's and ESC's variables, and every secret under its field's name, into the environment.
 
-    Resources then bind secrets with `dg.EnvVar`, so the Dagster UI shows a variable's name, never
-    its value. A variable already set is left alone.
+    Resources bind secrets with `dg.EnvVar`, so the Dagster UI shows a variable's name, never its
+    value, and `${VAR}` placeholders resolve whatever level defined them. Variables already set win.
     """
+    for name, value in loaded.variables.items():
+        environ.setdefault(name, value)
     for name in SECRET_FIELDS:
-        value = getattr(settings, name)
+        value = getattr(loaded.settings, name)
         if value is not None:
             environ.setdefault(name.upper(), value.get_secret_value())
 
 
 @functools.cache
 def get_settings() -> Settings:
-    """The settings of this process, read once; their secrets are exported for `dg.EnvVar`."""
-    settings = load_settings().settings
-    export_secrets(settings)
-    return settings
+    """The settings of this process, read once; their variables are exported (see `export_environment`)."""
+    loaded = load_settings()
+    export_environment(loaded)
+    return loaded.settings
 
 
 def _masked(value: Any) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sophia_dagster import config
-from sophia_dagster.config import ConfigError, export_secrets, load_settings
+from sophia_dagster.config import ConfigError, export_environment, load_settings
 from tests.fakes.pulumi_esc import running_fake_esc
 
 CANARY = "canary-7f3e9b1c-do-not-print"
@@ -135,12 +135,16 @@ def test_show_masks_every_secret_and_names_origins(tmp_path: Path, monkeypatch, 
     assert "SNOWFLAKE_PAT" in out and "environment" in out
 
 
-def test_export_secrets_keeps_variables_already_set(tmp_path: Path) -> None:
-    settings = load_settings(environ={**PROD_ENV, "FLOW_AUTH_TOKEN": "flow"}, cwd=tmp_path).settings
-    environ = {"SNOWFLAKE_PAT": "already-set"}
-    export_secrets(settings, environ)
-    assert environ["SNOWFLAKE_PAT"] == "already-set"
-    assert environ["ESTUARY_API_TOKEN"] == CANARY
+def test_export_keeps_variables_already_set_and_adds_the_files_variables(tmp_path: Path) -> None:
+    (tmp_path / "local.env").write_text("POSTGRES_CAPTURE_PASSWORD=from-file\nSNOWFLAKE_PAT=from-file\n")
+    environ = {**PROD_ENV, "FLOW_AUTH_TOKEN": "flow"}
+    del environ["ESTUARY_API_TOKEN"]
+    loaded = load_settings(environ=environ, cwd=tmp_path)
+    target = {"SNOWFLAKE_PAT": "already-set"}
+    export_environment(loaded, target)
+    assert target["SNOWFLAKE_PAT"] == "already-set"
+    assert target["ESTUARY_API_TOKEN"] == "flow"
+    assert target["POSTGRES_CAPTURE_PASSWORD"] == "from-file"
 
 
 def test_esc_unreachable_warns_and_falls_through_outside_prod(tmp_path: Path) -> None:
