@@ -138,29 +138,30 @@ class MaterializationBinding(_Model):
         return self.source if isinstance(self.source, str) else self.source.name
 
 
-class Capture(_Model):
-    """A capture task: a source connector writing into collections."""
+class _TaskModel(_Model):
+    """What captures and materializations share: a connector endpoint and a shard template."""
 
     endpoint: Endpoint
-    bindings: list[CaptureBinding] = Field(default_factory=list)
     shards: Shards = Field(default_factory=Shards)
-    interval: str | None = None
-    autoDiscover: dict[str, Any] | None = None
     expectPubId: str | None = None
     delete: bool | None = None
 
 
-class Materialization(_Model):
+class Capture(_TaskModel):
+    """A capture task: a source connector writing into collections."""
+
+    bindings: list[CaptureBinding] = Field(default_factory=list)
+    interval: str | None = None
+    autoDiscover: dict[str, Any] | None = None
+
+
+class Materialization(_TaskModel):
     """A materialization task: collections written into an endpoint (a warehouse)."""
 
-    endpoint: Endpoint
     bindings: list[MaterializationBinding] = Field(default_factory=list)
-    shards: Shards = Field(default_factory=Shards)
     sourceCapture: str | None = None
     source: dict[str, Any] | None = None
     onIncompatibleSchemaChange: str | None = None
-    expectPubId: str | None = None
-    delete: bool | None = None
 
 
 class Collection(_Model):
@@ -280,7 +281,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def parse_catalog_text(text: str, file: str) -> CatalogFile:
     """Parse the YAML text of one catalog file; any problem is a :class:`CatalogError`."""
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except (yaml.YAMLError, RecursionError) as exc:
         raise CatalogError([CatalogIssue(file, "", f"not valid YAML: {exc}")]) from None
     if data is None:
@@ -335,7 +336,9 @@ class _Loader:
             self.issues.append(CatalogIssue(file, path, f"invalid catalog name {name!r}: expected 'prefix/name'"))
         if name in self.where:
             other_file, other_path = self.where[name]
-            self.issues.append(CatalogIssue(file, path, f"duplicate catalog name, also defined at {other_file}: {other_path}"))
+            self.issues.append(
+                CatalogIssue(file, path, f"duplicate catalog name, also defined at {other_file}: {other_path}")
+            )
             return
         self.where[name] = (file, path)
         self.specs[section][name] = model
@@ -354,34 +357,48 @@ class _Loader:
 
 
 def check_references(catalog: Catalog) -> list[CatalogIssue]:
-    """Cross-spec checks: bindings must name declared collections, once each; keys must be in the schema."""
-    issues: list[CatalogIssue] = []
+    """Cross-spec checks: bindings name declared collections, each collection has one capture, keys are in schemas."""
+    return [*_capture_issues(catalog), *_materialization_issues(catalog), *_key_issues(catalog)]
+
+
+def _capture_issues(catalog: Catalog) -> Iterator[CatalogIssue]:
+    writers: dict[str, str] = {}
     for name, capture in catalog.captures.items():
-        seen: set[str] = set()
         for index, binding in enumerate(capture.bindings):
             where = (catalog.files[name], f"captures.{name}.bindings[{index}].target")
             if binding.target not in catalog.collections:
-                issues.append(CatalogIssue(*where, f"collection {binding.target!r} is not declared"))
-            elif binding.target in seen:
-                issues.append(CatalogIssue(*where, f"collection {binding.target!r} is bound twice"))
-            seen.add(binding.target)
+                yield CatalogIssue(*where, f"collection {binding.target!r} is not declared")
+            elif binding.target in writers:
+                yield CatalogIssue(
+                    *where, f"collection {binding.target!r} is already bound by {writers[binding.target]}"
+                )
+            writers.setdefault(binding.target, f"capture {name}")
+
+
+def _materialization_issues(catalog: Catalog) -> Iterator[CatalogIssue]:
     for name, materialization in catalog.materializations.items():
-        resources: set[str] = set()
+        resources: list[dict[str, Any]] = []
         for index, binding in enumerate(materialization.bindings):
             where = f"materializations.{name}.bindings[{index}]"
             if binding.source_name not in catalog.collections:
-                issues.append(CatalogIssue(catalog.files[name], f"{where}.source", f"reads missing collection {binding.source_name!r}"))
-            resource = repr(sorted(binding.resource.items(), key=lambda item: str(item[0])))
-            if resource in resources:
-                issues.append(CatalogIssue(catalog.files[name], f"{where}.resource", "another binding already writes this resource"))
-            resources.add(resource)
+                yield CatalogIssue(
+                    catalog.files[name], f"{where}.source", f"reads missing collection {binding.source_name!r}"
+                )
+            if binding.resource in resources:
+                yield CatalogIssue(
+                    catalog.files[name], f"{where}.resource", "another binding already writes this resource"
+                )
+            resources.append(binding.resource)
+
+
+def _key_issues(catalog: Catalog) -> Iterator[CatalogIssue]:
     for name, collection in catalog.collections.items():
         properties = collection.document_schema.get("properties")
         for index, pointer in enumerate(collection.key):
-            field = pointer.split("/")[1]
-            if isinstance(properties, dict) and field not in properties:
-                issues.append(CatalogIssue(catalog.files[name], f"collections.{name}.key[{index}]", f"{pointer!r} is not a schema property"))
-    return issues
+            if isinstance(properties, dict) and pointer.split("/")[1] not in properties:
+                yield CatalogIssue(
+                    catalog.files[name], f"collections.{name}.key[{index}]", f"{pointer!r} is not a schema property"
+                )
 
 
 def load_catalog(path: str | os.PathLike[str] = PLATFORM_CATALOG_DIR) -> Catalog:

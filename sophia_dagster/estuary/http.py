@@ -1,8 +1,9 @@
 """HTTP calls to Estuary with bounded retries and error messages that name the endpoint, never a secret.
 
 Retried: 429 (honouring ``Retry-After`` in seconds or as an HTTP date), 5xx, timeouts and connection
-errors, with capped exponential backoff, jitter and a bound on the total time spent. Any other 4xx is
-raised at once after exactly one request.
+errors, with capped exponential backoff, jitter and a bound on the total time spent. The agent API's
+307 + ``Location`` + ``Retry-After`` is followed after the delay it asks for. Any other 4xx is raised at
+once after exactly one request.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class RetryPolicy(BaseModel):
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (1-based): capped exponential with equal jitter."""
         ceiling = min(self.max_backoff_seconds, self.initial_backoff_seconds * 2 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -92,6 +93,7 @@ class _Transient(NamedTuple):
 
     error: EstuaryAPIError
     retry_after: float | None
+    location: str | None = None
 
 
 class EstuaryHttp:
@@ -106,7 +108,7 @@ class EstuaryHttp:
     ) -> None:
         self.policy = policy
         self.redact = redactor
-        self._client = httpx.Client(timeout=timeout_seconds, transport=transport, follow_redirects=True)
+        self._client = httpx.Client(timeout=timeout_seconds, transport=transport, follow_redirects=False)
 
     def close(self) -> None:
         """Release connections."""
@@ -138,6 +140,7 @@ class EstuaryHttp:
             if isinstance(outcome, httpx.Response):
                 return outcome
             self._wait_or_raise(outcome, attempt, started)
+            url = outcome.location or url
 
     def _attempt(
         self, method: str, url: str, path: str, params: Any, json: Any, headers: Mapping[str, str] | None
@@ -151,15 +154,21 @@ class EstuaryHttp:
             return _Transient(EstuaryAPIError(method, path, None, f"connection failed: {type(exc).__name__}"), None)
         if response.is_success:
             return response
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if response.status_code in (307, 308) and "Location" in response.headers:
+            location = str(response.url.join(response.headers["Location"]))
+            return _Transient(
+                EstuaryAPIError(method, path, response.status_code, "redirected"), retry_after or 0.0, location
+            )
         message, code = error_message(response)
         error = EstuaryAPIError(method, path, response.status_code, self.redact(message), code)
         if response.status_code == 429 or response.status_code >= 500:
-            return _Transient(error, parse_retry_after(response.headers.get("Retry-After")))
+            return _Transient(error, retry_after)
         raise error
 
     def _wait_or_raise(self, transient: _Transient, attempt: int, started: float) -> None:
         """Sleep before the next attempt, or raise the error when attempts or the time budget are spent."""
-        error, retry_after = transient
+        error, retry_after = transient.error, transient.retry_after
         delay = retry_after if retry_after is not None else self.policy.backoff(attempt)
         spent = time.monotonic() - started
         if attempt >= self.policy.max_attempts or spent + delay > self.policy.max_total_seconds:

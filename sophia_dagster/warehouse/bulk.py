@@ -65,6 +65,14 @@ def load_arrow(
 
     Columns match by name, case-insensitively. Runs inside the caller's transaction, so a caller can
     commit the load together with other statements (a checkpoint, a MERGE from a staging table).
+
+    - pandas: pass ``pa.Table.from_pandas(df, preserve_index=False)``.
+    - `create` makes `target` if missing, one column per field (names upper-cased); columns named in
+      `variant_columns` hold JSON text and become VARIANT.
+    - It appends. To upsert, load a staging table and MERGE it into the target in the same transaction.
+    - Throughput (`benchmarks/warehouse_bulk_write.py`, 1,000,000 rows x 10 columns, embedded
+      warehouse): about 1.3 million rows/s, 2.7-3.7x the time of DuckDB's own bulk insert, over 1,000x
+      `executemany`.
     """
     if create:
         cursor.execute(create_table_sql(target, table.schema, variant_columns))

@@ -20,6 +20,9 @@ def serve(root: Path, idle_timeout: float) -> None:
     import uvicorn
     from fakesnow.instance import FakeSnow
 
+    from sophia_dagster.warehouse import fakesnow_fixes
+
+    fakesnow_fixes.apply()
     databases = root / "databases"
     databases.mkdir(parents=True, exist_ok=True)
     fakesnow.server.shared_fs = FakeSnow(db_path=databases)

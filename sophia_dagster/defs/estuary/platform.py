@@ -1,0 +1,25 @@
+"""This platform's Estuary assets, health checks and activity sensor, built from the catalog files here.
+
+Loading makes no network call: the graph comes from the ``*.flow.yaml`` files alone. The ``estuary``
+resource (EstuaryWorkspace in dev/prod, the embedded data plane locally) is bound by the code location.
+"""
+
+import dagster as dg
+
+from sophia_dagster.estuary.assets import build_estuary_assets
+from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR, load_catalog
+from sophia_dagster.estuary.checks import build_estuary_checks
+from sophia_dagster.estuary.sensors import build_estuary_sensor
+from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
+
+
+@dg.definitions
+def estuary_definitions() -> dg.Definitions:
+    """Sources -> collections -> Snowflake tables for every task in the platform catalog."""
+    catalog = load_catalog(PLATFORM_CATALOG_DIR)
+    translator = DagsterEstuaryTranslator()
+    return dg.Definitions(
+        assets=build_estuary_assets(catalog, translator),
+        asset_checks=build_estuary_checks(catalog, translator),
+        sensors=[build_estuary_sensor(catalog, translator)],
+    )
