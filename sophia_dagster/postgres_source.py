@@ -10,6 +10,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from sophia_dagster.config import Settings
 from sophia_dagster.embedded.demo import seed_demo
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres
 
@@ -33,3 +34,9 @@ class SourcePostgres(dg.ConfigurableResource):
         """A psycopg connection to the source database."""
         with psycopg.connect(self.get_dsn(), **kwargs) as conn:
             yield conn
+
+
+def source_postgres(settings: Settings) -> SourcePostgres:
+    """The resource for `settings`: POSTGRES_DSN bound by variable name (never shown in the UI), else embedded."""
+    dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
+    return SourcePostgres(dsn=dsn, state_dir=str(settings.state_dir))

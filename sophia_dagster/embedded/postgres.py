@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import warnings
@@ -68,6 +69,7 @@ def ensure_embedded_postgres(state_dir: Path) -> str:
         server.ensure_pgdata_inited()
         _configure(pgdata)
         server.start()
+        atexit.unregister(server._cleanup)  # the server outlives this process by design
         _ensure_database(server.get_uri())
         return server.get_uri(DATABASE)
 

@@ -15,7 +15,7 @@ from typing import Any
 DATABASE = "SOPHIA"
 RAW_SCHEMA = "RAW"
 ANALYTICS_SCHEMA = "ANALYTICS"
-MEMORY_SCHEMA = "MEMORY"
+MEMORY_SCHEMA = "SOPHIA_MEMORY"  # not MEMORY: DuckDB, behind the embedded engine, reserves that name
 WAREHOUSE = "SOPHIA_AI_COMPUTE_WH"
 
 

@@ -6,14 +6,13 @@ the connector turns that into a `DatabaseError`.
 
 from __future__ import annotations
 
-import gzip
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.http import JsonHandler, serving
 
 INCORRECT_CREDENTIALS = "Incorrect username or password was specified."
 
@@ -27,27 +26,17 @@ class FakeSnowflake:
     logins: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _handler(fake: FakeSnowflake) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler(fake: FakeSnowflake) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
+            body = self.read_body()
             if self.path.startswith("/session/v1/login-request"):
                 fake.logins.append(json.loads(body)["data"])
                 reply = {"data": {"nextAction": "RETRY_LOGIN", "signInOptions": {}}, "code": "390100",
                          "message": fake.message, "success": False, "headers": None}
             else:
                 reply = {"data": None, "code": "390112", "message": "Session no longer exists.", "success": False}
-            payload = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+            self.reply_json(200, reply)
 
     return Handler
 
@@ -56,12 +45,6 @@ def _handler(fake: FakeSnowflake) -> type[BaseHTTPRequestHandler]:
 def fake_snowflake(message: str = INCORRECT_CREDENTIALS) -> Iterator[FakeSnowflake]:
     """Serve the fake on a free loopback port for the duration of the block."""
     fake = FakeSnowflake(message=message)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(fake)) as port:
+        fake.port = port
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()

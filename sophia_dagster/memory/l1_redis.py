@@ -1,0 +1,112 @@
+"""L1: Redis as an ephemeral cache of asset values, with a TTL per asset and chunking of large values.
+
+Keys are `<prefix>:<code location>:<asset key>:<partition>`. A value is written as chunks under
+`<key>:<version>:<n>` followed by a manifest under `<key>`, all in one MULTI/EXEC, so a reader sees
+either the old value or the new one, never half of one; a reader that finds a chunk gone (expired, or
+replaced by a newer write) treats the value as missing rather than returning part of it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+from pydantic import Field, PrivateAttr
+
+from sophia_dagster.memory import codec
+from sophia_dagster.memory.errors import MissingValueError, TierUnavailableError
+from sophia_dagster.memory.refs import OutputRef
+from sophia_dagster.memory.store import Stored, TierIOManager, TierStore
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class RedisStore(TierStore):
+    """Values in Redis: Arrow IPC for tables, JSON for the rest, chunked above `chunk_bytes`."""
+
+    url: str | None = Field(description="Redis URL (bind one with a password via EnvVar); None: L1 is off")
+    code_location: str = Field("sophia_dagster", description="Code location name, part of every key")
+    prefix: str = Field("sophia:memory", description="First part of every key")
+    chunk_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest value stored under a single key")
+    default_ttl_seconds: int | None = Field(86_400, description="TTL when the asset sets no memory/ttl_seconds")
+    socket_timeout_seconds: float = Field(5.0, gt=0)
+    _client: redis.Redis | None = PrivateAttr(None)
+
+    @property
+    def tier(self) -> str:
+        return "L1 redis"
+
+    def client(self) -> redis.Redis:
+        """The Redis client (one connection pool per store)."""
+        if self.url is None:
+            raise TierUnavailableError(f"{self.tier} is not configured (REDIS_URL is unset)")
+        if self._client is None:
+            self._client = redis.Redis.from_url(
+                self.url,
+                socket_timeout=self.socket_timeout_seconds,
+                socket_connect_timeout=min(self.socket_timeout_seconds, 2.0),
+            )
+        return self._client
+
+    def key(self, ref: OutputRef) -> str:
+        """The manifest key of a ref."""
+        return f"{self.prefix}:{self.code_location}:{ref.name}:{ref.partition if ref.partition else '-'}"
+
+    def write(self, ref: OutputRef, value: Any, version: str) -> dict[str, Any]:
+        """Store the value's chunks and then its manifest in one transaction; old chunks are removed after."""
+        kind, data = codec.encode(value)
+        key, ttl = self.key(ref), ref.ttl_seconds or self.default_ttl_seconds
+        view = memoryview(data)
+        chunks = [view[i : i + self.chunk_bytes] for i in range(0, len(data), self.chunk_bytes)] or [b""]
+        manifest = {"kind": kind, "version": version, "size": len(data), "chunks": len(chunks)}
+        try:
+            previous = self._manifest(key)
+            pipe = self.client().pipeline(transaction=True)
+            for index, chunk in enumerate(chunks):
+                pipe.set(f"{key}:{version}:{index}", chunk, ex=ttl)
+            pipe.set(key, json.dumps(manifest), ex=ttl)
+            pipe.execute()
+            if previous and previous["version"] != version:
+                self.client().unlink(*self._chunk_keys(key, previous))
+        except REDIS_ERRORS as exc:
+            raise TierUnavailableError(f"{self.tier} is unreachable while writing {ref}: {exc}") from exc
+        return {"memory/bytes": len(data), "memory/chunks": len(chunks), "memory/ttl_seconds": ttl or 0}
+
+    def read(self, ref: OutputRef) -> Stored:
+        """The value under the current manifest; missing if the manifest or any chunk is gone."""
+        key = self.key(ref)
+        try:
+            manifest = self._manifest(key)
+            chunks = self.client().mget(self._chunk_keys(key, manifest)) if manifest else [None]
+        except REDIS_ERRORS as exc:
+            raise TierUnavailableError(f"{self.tier} is unreachable while reading {ref}: {exc}") from exc
+        if manifest is None or any(chunk is None for chunk in chunks):
+            raise MissingValueError(f"{self.tier} holds no value for {ref} (never written, expired or evicted)")
+        data = b"".join(chunks)
+        if len(data) != manifest["size"]:
+            raise MissingValueError(f"{self.tier} holds an incomplete value for {ref}; treating it as missing")
+        return Stored(codec.decode(manifest["kind"], data), manifest["version"])
+
+    def delete(self, ref: OutputRef) -> None:
+        """Drop a ref's value (manifest and chunks)."""
+        key = self.key(ref)
+        try:
+            manifest = self._manifest(key)
+            self.client().delete(key, *(self._chunk_keys(key, manifest) if manifest else []))
+        except REDIS_ERRORS as exc:
+            raise TierUnavailableError(f"{self.tier} is unreachable while deleting {ref}: {exc}") from exc
+
+    def _manifest(self, key: str) -> dict[str, Any] | None:
+        raw = self.client().get(key)
+        return json.loads(raw) if raw is not None else None
+
+    @staticmethod
+    def _chunk_keys(key: str, manifest: dict[str, Any]) -> list[str]:
+        return [f"{key}:{manifest['version']}:{index}" for index in range(manifest["chunks"])]
+
+
+class RedisIOManager(TierIOManager):
+    """L1 IO manager: asset values cached in Redis with a TTL (asset metadata `memory/ttl_seconds`)."""
+
+    store: RedisStore

@@ -1,0 +1,96 @@
+"""The memory demo assets end to end in `local`, and the resources each environment gets."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from sophia_dagster.config import Settings
+from sophia_dagster.defs import memory as memory_defs
+from sophia_dagster.memory.l3_pgvector import PgVectorKnowledgeStore
+from sophia_dagster.memory.l3_snowflake import SnowflakeKnowledgeStore
+from sophia_dagster.memory.refs import OutputRef
+from sophia_dagster.memory.resources import memory_resources
+from sophia_dagster.postgres_source import SourcePostgres
+
+KEYS = {
+    "l1_io_manager", "l2_io_manager", "l3_io_manager", "l4_io_manager", "tiered_io_manager", "cortex",
+}
+
+
+def test_definitions_load_without_warnings_or_connections(embedded_state_dir: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        defs = memory_defs.memory()
+        resources = memory_resources(Settings(state_dir=embedded_state_dir, redis_url="redis://127.0.0.1:1/0"))
+    assert {asset.key.to_user_string() for asset in defs.assets} == {
+        "memory/knowledge/call_transcripts", "memory/conversations/contact_context",
+        "memory/hot/deal_pipeline", "memory/hot/pipeline_totals",
+    }
+    assert set(resources) == KEYS
+    assert isinstance(resources["l3_io_manager"].store, PgVectorKnowledgeStore)
+    assert resources["cortex"].available is False
+
+
+def test_prod_resources_keep_secrets_out_of_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    canaries = {"REDIS_URL": "redis://:canary-redis-pw@cache.internal:6379/0",
+                "POSTGRES_DSN": "postgresql://app:canary-pg-pw@db.internal/sophia"}
+    for name, value in canaries.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(
+        environment="prod", redis_url=canaries["REDIS_URL"], postgres_dsn=canaries["POSTGRES_DSN"],
+        snowflake_account="acme-xy123", snowflake_user="svc", snowflake_pat="canary-snowflake-pat",
+        estuary_api_token="canary-estuary",
+    )
+    resources = memory_resources(settings)
+    assert set(resources) == KEYS
+    assert isinstance(resources["l3_io_manager"].store, SnowflakeKnowledgeStore)
+    assert resources["cortex"].available is True
+    assert resources["l1_io_manager"].store.url == dg.EnvVar("REDIS_URL")
+    assert resources["l2_io_manager"].store.postgres.dsn == dg.EnvVar("POSTGRES_DSN")
+    shown = repr(resources)
+    assert "url='REDIS_URL'" in shown and "dsn='POSTGRES_DSN'" in shown
+    for secret in ("canary-redis-pw", "canary-pg-pw", "canary-snowflake-pat"):
+        assert secret not in shown
+
+
+def test_demo_assets_materialize_on_the_tiers(
+    embedded_state_dir: Path, embedded_postgres: SourcePostgres, redis_url: str, key_prefix: str
+) -> None:
+    settings = Settings(state_dir=embedded_state_dir, redis_url=redis_url)
+    resources = {**memory_resources(settings, redis_prefix=key_prefix), "source_postgres": embedded_postgres}
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(list(memory_defs.memory().assets), resources=resources, instance=instance)
+    assert result.success
+
+    with embedded_postgres.connect() as conn:
+        calls, transcript, call_id = conn.execute(
+            "SELECT (SELECT count(*) FROM calls), transcript, id::text FROM calls ORDER BY id LIMIT 1"
+        ).fetchone()
+        contacts = conn.execute("SELECT count(DISTINCT contact_id) FROM conversations").fetchone()[0]
+        open_deals = conn.execute(
+            "SELECT count(*) FROM deals WHERE stage NOT IN ('closed_won', 'closed_lost')"
+        ).fetchone()[0]
+
+    def metadata(key: dg.AssetKey) -> dict[str, object]:
+        node = memory_defs.memory().get_assets_def(key).node_def.name
+        return {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+
+    assert metadata(memory_defs.KNOWLEDGE)["memory/documents"] == calls
+    hits = resources["l3_io_manager"].store.search(transcript, limit=1)
+    assert hits[0].id == call_id and hits[0].score > 0.99
+    assert metadata(memory_defs.CONTEXT)["memory/documents"] == contacts
+    context = resources["l2_io_manager"].store.read(_ref(memory_defs.CONTEXT)).value
+    assert all(0 < len(row["messages"]) <= memory_defs.CONTEXT_MESSAGES for row in context)
+    assert metadata(memory_defs.PIPELINE)["memory/cached_in"] == "L1 redis"
+    totals = resources["l1_io_manager"].store.read(_ref(memory_defs.TOTALS)).value
+    assert sum(stage["deals"] for stage in totals["stages"].values()) == open_deals
+    messages = [record.user_message for record in instance.all_logs(result.run_id)]
+    assert "asset memory/hot/deal_pipeline read from L1 redis" in messages
+
+
+def _ref(key: dg.AssetKey) -> OutputRef:
+    return OutputRef(tuple(key.path))
