@@ -8,49 +8,49 @@ from typing import Any
 import dagster as dg
 
 from sophia_dagster.config import Settings, get_settings
-from sophia_dagster.estuary.resource import EstuaryWorkspace
-from sophia_dagster.postgres_source import SourcePostgres
+from sophia_dagster.estuary.local.resource import LocalDataPlane
+from sophia_dagster.estuary.resource import EstuaryRuntime, EstuaryWorkspace
+from sophia_dagster.memory.resources import memory_resources
+from sophia_dagster.postgres_source import source_postgres
 from sophia_dagster.warehouse.resources import snowflake_resource
 
 
-def _secret(settings: Settings, name: str) -> dg.EnvVar | None:
-    """A secret bound by variable name (exported by `get_settings`), so its value never shows in the UI."""
-    return dg.EnvVar(name.upper()) if getattr(settings, name) is not None else None
+def local_estuary(settings: Settings) -> EstuaryRuntime:
+    """The embedded data plane: the catalog's PostgreSQL capture and warehouse materialization, in-process."""
+    dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
+    return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn)
 
 
-def local_resources(settings: Settings) -> dict[str, Any]:
-    """Embedded engines and the in-process Estuary data plane."""
-    return {
-        "source_postgres": SourcePostgres(dsn=_secret(settings, "postgres_dsn"), state_dir=str(settings.state_dir)),
-        "snowflake": snowflake_resource(settings),
-    }
+def cloud_estuary(settings: Settings) -> EstuaryRuntime:
+    """Estuary's control plane; the token is bound by variable name so the UI never shows it."""
+    return EstuaryWorkspace(
+        api_token=dg.EnvVar("ESTUARY_API_TOKEN"),
+        pg_url=settings.estuary_pg_url,
+        agent_url=settings.estuary_agent_url,
+        encryption_url=settings.estuary_encryption_url,
+        anon_key=settings.estuary_anon_key,
+        data_plane_name=settings.estuary_data_plane,
+    )
 
 
-def cloud_resources(settings: Settings) -> dict[str, Any]:
-    """Estuary's control plane, Snowflake and the production database."""
-    return {
-        "source_postgres": SourcePostgres(dsn=_secret(settings, "postgres_dsn"), state_dir=str(settings.state_dir)),
-        "snowflake": snowflake_resource(settings),
-        "estuary": EstuaryWorkspace(
-            api_token=dg.EnvVar("ESTUARY_API_TOKEN"),
-            pg_url=settings.estuary_pg_url,
-            agent_url=settings.estuary_agent_url,
-            encryption_url=settings.estuary_encryption_url,
-            anon_key=settings.estuary_anon_key,
-            data_plane_name=settings.estuary_data_plane,
-        ),
-    }
-
-
-RESOURCES_BY_ENVIRONMENT: dict[str, Callable[[Settings], dict[str, Any]]] = {
-    "local": local_resources,
-    "dev": cloud_resources,
-    "prod": cloud_resources,
+ESTUARY_BY_ENVIRONMENT: dict[str, Callable[[Settings], EstuaryRuntime]] = {
+    "local": local_estuary,
+    "dev": cloud_estuary,
+    "prod": cloud_estuary,
 }
+
+
+def resources_for(settings: Settings) -> dict[str, Any]:
+    """Every resource the platform's assets, checks and sensors use, for `settings.environment`."""
+    return {
+        "source_postgres": source_postgres(settings),
+        "snowflake": snowflake_resource(settings),
+        "estuary": ESTUARY_BY_ENVIRONMENT[settings.environment](settings),
+        **memory_resources(settings),
+    }
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
     """The resources of the environment named by ENVIRONMENT."""
-    settings = get_settings()
-    return dg.Definitions(resources=RESOURCES_BY_ENVIRONMENT[settings.environment](settings))
+    return dg.Definitions(resources=resources_for(get_settings()))

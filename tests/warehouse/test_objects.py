@@ -14,13 +14,13 @@ SCHEMAS_SQL = "SELECT SCHEMA_NAME FROM {db}.INFORMATION_SCHEMA.SCHEMATA ORDER BY
 
 
 def test_objects_asset_second_run_creates_nothing(landing: Landing, snowflake: EmbeddedSnowflakeResource) -> None:
-    assert {"schema SOPHIA.ANALYTICS", "schema SOPHIA.MEMORY"} <= set(landing.objects_metadata["created"])
+    assert {"schema SOPHIA.ANALYTICS", "schema SOPHIA.SOPHIA_MEMORY"} <= set(landing.objects_metadata["created"])
     before = warehouse_rows(snowflake, SCHEMAS_SQL.format(db="SOPHIA"))
     result = dg.materialize([database_objects], resources={"snowflake": snowflake})
     metadata = result.asset_materializations_for_node(database_objects.op.name)[0].metadata
     assert metadata["created"].value == []
     assert sorted(metadata["unchanged"].value) == [
-        "database SOPHIA", "schema SOPHIA.ANALYTICS", "schema SOPHIA.MEMORY", "schema SOPHIA.RAW"]
+        "database SOPHIA", "schema SOPHIA.ANALYTICS", "schema SOPHIA.RAW", "schema SOPHIA.SOPHIA_MEMORY"]
     assert warehouse_rows(snowflake, SCHEMAS_SQL.format(db="SOPHIA")) == before
 
 
@@ -30,10 +30,10 @@ def test_apply_on_a_fresh_database_then_again(snowflake: EmbeddedSnowflakeResour
         first = objects.apply(conn.cursor(), statements)
         second = objects.apply(conn.cursor(), statements)
     assert first["created"] == ["database SOPHIA_OBJECTS_TEST", "schema SOPHIA_OBJECTS_TEST.RAW",
-                                "schema SOPHIA_OBJECTS_TEST.ANALYTICS", "schema SOPHIA_OBJECTS_TEST.MEMORY"]
+                                "schema SOPHIA_OBJECTS_TEST.ANALYTICS", "schema SOPHIA_OBJECTS_TEST.SOPHIA_MEMORY"]
     assert second["created"] == [] and len(second["unchanged"]) == 4
     names = {row["schema_name"] for row in warehouse_rows(snowflake, SCHEMAS_SQL.format(db="SOPHIA_OBJECTS_TEST"))}
-    assert {"RAW", "ANALYTICS", "MEMORY"} <= names
+    assert {"RAW", "ANALYTICS", "SOPHIA_MEMORY"} <= names
 
 
 def test_snowflake_plan_has_warehouse_roles_and_least_privilege_grants() -> None:

@@ -18,10 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from sophia_dagster.estuary.local import pgoutput
+from sophia_dagster.estuary.local.snapshot_sql import documents_sql
 from sophia_dagster.estuary.local.values import Converter, converter
 
 SESSION_SETUP = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET extra_float_digits = 3"
@@ -88,6 +91,16 @@ def _meta(op: str, table: SourceTable, ts: datetime, loc: list[int], snapshot: b
     return {"op": op, "source": source}
 
 
+def _lines(data: bytearray) -> pa.Array:
+    """One string per line of COPY output (JSON text never holds a raw newline)."""
+    return pacsv.read_csv(
+        pa.py_buffer(bytes(data)),
+        read_options=pacsv.ReadOptions(column_names=["doc"], block_size=max(1 << 20, len(data) + 1)),
+        parse_options=pacsv.ParseOptions(delimiter="\x02", quote_char=False, escape_char=False),
+        convert_options=pacsv.ConvertOptions(column_types={"doc": pa.string()}, strings_can_be_null=False),
+    ).column("doc").combine_chunks()
+
+
 def _row(columns: tuple[pgoutput.Column, ...], convert: tuple[Converter, ...], values: tuple, keys_only: bool = False) -> tuple[dict[str, Any], frozenset[str]]:
     """Document fields of one tuple, and the names of unchanged TOAST values left out of it."""
     row: dict[str, Any] = {}
@@ -139,13 +152,16 @@ class PostgresCapture:
         problems = []
         for table in self.tables.values():
             row = self.conn.execute(
-                "SELECT c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+                "SELECT c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),"
+                " ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped)"
                 " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
                 (table.namespace, table.name),
             ).fetchone()
             if row is None:
                 problems.append(f"table {table.qualified} (collection {table.collection}) does not exist in the source")
+            elif missing := [k for k in table.key if k not in row[2]]:
+                problems.append(f"collection {table.collection} is keyed on {missing}, which table {table.qualified} lacks")
             elif not row[1] and row[0] != "f":
                 problems.append(
                     f"table {table.qualified} has no primary key and its REPLICA IDENTITY is not FULL: updates and "
@@ -231,31 +247,27 @@ class PostgresCapture:
         finally:
             replication.close()
 
-    def backfill(self, conn: psycopg.Connection, table: SourceTable, lsn: int, chunk: int = 100_000) -> Iterator[list[dict[str, Any]]]:
-        """Documents of every row of ``table`` in the snapshot ``conn`` holds, in chunks."""
+    def backfill(self, conn: psycopg.Connection, table: SourceTable, chunk_bytes: int = 64 << 20) -> Iterator[pa.Array]:
+        """JSON documents (an Arrow string array per chunk) of every row of ``table`` in ``conn``'s snapshot."""
         columns = conn.execute(
-            "SELECT a.attname, a.atttypid, t.typelem FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+            "SELECT a.attname, a.atttypid::int, t.typelem::int FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
             " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
             " ORDER BY a.attnum",
             (sql.Identifier(table.namespace, table.name).as_string(conn),),
         ).fetchall()
-        names = [name for name, _, _ in columns]
-        convert = [converter(oid, elem or None) for _, oid, elem in columns]
         meta = _meta("c", table, datetime.now(UTC), BACKFILL_LOC, True, None)
-        query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(
-            sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table.namespace, table.name)
+        query = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')").format(
+            documents_sql(sql.Identifier(table.namespace, table.name), columns, meta)
         )
-        batch: list[dict[str, Any]] = []
+        buffer = bytearray()
         with conn.cursor().copy(query) as copy:
-            for values in copy.rows():
-                doc = {n: None if v is None else f(v) for n, f, v in zip(names, convert, values)}
-                doc["_meta"] = meta
-                batch.append(doc)
-                if len(batch) >= chunk:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
+            for data in copy:
+                buffer += data
+                if len(buffer) >= chunk_bytes:
+                    yield _lines(buffer)
+                    buffer = bytearray()
+        if buffer:
+            yield _lines(buffer)
 
     # streaming ---------------------------------------------------------------------------------------------
     def read(self, upto_lsn: int | None, max_messages: int, after_lsn: int) -> list[Transaction]:

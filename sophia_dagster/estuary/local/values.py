@@ -113,26 +113,3 @@ def _quoted(text: str, pos: int) -> tuple[str, int]:
         chars.append(text[pos])
         pos += 1
     return "".join(chars), pos + 1
-
-
-JSON_SCHEMA_TYPES: dict[int, dict[str, Any]] = {
-    **{oid: {"type": "integer"} for oid in INT_OIDS},
-    **{oid: {"type": "number"} for oid in FLOAT_OIDS},
-    BOOL_OID: {"type": "boolean"},
-    NUMERIC_OID: {"type": "string", "format": "number"},
-    DATE_OID: {"type": "string", "format": "date"},
-    TIMESTAMP_OID: {"type": "string", "format": "date-time"},
-    TIMESTAMPTZ_OID: {"type": "string", "format": "date-time"},
-    UUID_OID: {"type": "string", "format": "uuid"},
-    BYTEA_OID: {"type": "string", "contentEncoding": "base64"},
-    **{oid: {} for oid in JSON_OIDS},
-}
-
-
-def json_schema(type_oid: int, element_oid: int | None = None) -> dict[str, Any]:
-    """The JSON schema Estuary's discovery would give a column of ``type_oid`` (nullability not included)."""
-    if type_oid in JSON_SCHEMA_TYPES:
-        return dict(JSON_SCHEMA_TYPES[type_oid])
-    if ARRAY_ELEMENTS.get(type_oid, element_oid):
-        return {"type": "array"}
-    return {"type": "string"}

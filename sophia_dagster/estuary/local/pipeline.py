@@ -1,0 +1,389 @@
+"""The embedded data plane's run loop: PostgreSQL CDC -> warehouse, exactly once.
+
+Per binding, the warehouse holds the source LSN up to which it reflects every transaction (a commit
+whose end LSN is at or below it). A run:
+
+1. validates the source tables and makes sure the publication and slot exist (a checkpoint without its
+   slot, or a slot ahead of the checkpoints, stops with a message: changes would be lost);
+2. backfills bindings without a checkpoint (or whose table gained a column) from a snapshot exactly
+   consistent with a stream position X, committing the rows and checkpoint X together;
+3. peeks committed transactions from the slot, skips per binding what its checkpoint already covers,
+   reduces them per key, commits rows + checkpoints in one warehouse transaction, and only then
+   advances the slot.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster_snowflake import SnowflakeResource
+
+from sophia_dagster.estuary.local import sessions
+from sophia_dagster.estuary.local.capture import Change, PostgresCapture, Transaction
+from sophia_dagster.estuary.local.materialize import Column, Load, Materializer, TableBinding
+from sophia_dagster.estuary.local.pgoutput import lsn_to_str
+from sophia_dagster.estuary.local.plan import Plan, source_columns
+from sophia_dagster.estuary.local.state import FlowState
+
+logger = logging.getLogger(__name__)
+OPS = {"c": "inserted", "u": "updated", "d": "deleted"}
+IDLE_CHECKPOINT_SECONDS = 5.0
+
+
+class DataPlaneError(RuntimeError):
+    """The data plane stopped to avoid losing or duplicating data; the message says why and what to do."""
+
+
+@dataclass
+class RunReport:
+    """What one run moved, and where it left the stream."""
+
+    counts: dict[str, Counter] = field(default_factory=dict)
+    backfilled: dict[str, int] = field(default_factory=dict)
+    lsn: int = 0
+    source_lsn: int = 0
+    commits: int = 0
+    duration_seconds: float = 0.0
+    ran_here: bool = True
+
+    def count(self, collection: str, op: str, n: int = 1) -> None:
+        self.counts.setdefault(collection, Counter())[OPS[op]] += n
+
+    @property
+    def lag_bytes(self) -> int:
+        return max(0, self.source_lsn - self.lsn)
+
+    def totals(self) -> Counter:
+        total: Counter = Counter()
+        for counts in self.counts.values():
+            total.update(counts)
+        return total
+
+
+class _Reduction:
+    """One binding's documents of a batch: the last per key (standard) or all of them (delta updates)."""
+
+    def __init__(self, binding: TableBinding) -> None:
+        self.binding = binding
+        self.by_key: dict[tuple, tuple[dict[str, Any], set[str]]] = {}
+        self.appended: list[dict[str, Any]] = []
+        self.truncated = False
+
+    def add(self, change: Change) -> None:
+        if change.truncate:
+            if not self.binding.delta:
+                self.by_key.clear()
+                self.truncated = True
+            return
+        doc = change.document
+        if self.binding.delta:
+            self.appended.append(doc)
+            return
+        key = tuple(doc.get(k) for k in self.binding.key)
+        missing = set(change.unchanged)
+        previous = self.by_key.get(key)
+        if missing and previous is not None:
+            for name in list(missing):
+                if name in previous[0]:
+                    doc[name] = previous[0][name]
+                    missing.discard(name)
+        self.by_key[key] = (doc, missing)
+
+    def documents(self) -> list[dict[str, Any]]:
+        return self.appended if self.binding.delta else [doc for doc, _ in self.by_key.values()]
+
+    def unresolved(self) -> dict[tuple, tuple[dict[str, Any], set[str]]]:
+        return {key: entry for key, entry in self.by_key.items() if entry[1]}
+
+
+class Pipeline:
+    """Runs one plan (a capture and the materialization it feeds) against a source and a warehouse."""
+
+    def __init__(self, plan: Plan, dsn: str, snowflake: SnowflakeResource, state: FlowState, batch_messages: int = 50_000) -> None:
+        self.plan = plan
+        self.snowflake = snowflake
+        self.state = state
+        self.batch_messages = batch_messages
+        self.capture = PostgresCapture(dsn, plan.publication, plan.slot, list(plan.tables))
+        self.materializer = Materializer(plan.materialization or plan.capture, plan.bindings, plan.hard_delete)
+        self.checkpoints: dict[str, int] = {}
+        self._progress_recorded = 0.0
+        self.session_file = state.root / ("session-" + plan.capture.replace("/", "_") + ".json")
+
+    @property
+    def bindings(self) -> list[TableBinding]:
+        return list(self.materializer.bindings.values())
+
+    # entry points ------------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Publish-time checks and setup on the source: tables keyed, publication and slot present."""
+        self.capture.validate()
+        self.capture.ensure_publication()
+
+    def run(self, until_caught_up: bool = True, stop: threading.Event | None = None, poll_seconds: float = 0.05,
+            wait_seconds: float = 900.0) -> RunReport:
+        """Run until caught up with the source's current LSN, or until ``stop`` is set (continuous mode)."""
+        started = time.monotonic()
+        if not self.bindings:
+            raise DataPlaneError(f"no warehouse binding reads the collections of {self.plan.capture}: nothing to run")
+        with self._runner_lock() as owned:
+            report = self._run(until_caught_up, stop or threading.Event(), poll_seconds) if owned else self._await(wait_seconds)
+        report.duration_seconds = time.monotonic() - started
+        return report
+
+    def close(self) -> None:
+        self.capture.close()
+
+    # the loop ----------------------------------------------------------------------------------------------
+    def _run(self, until_caught_up: bool, stop: threading.Event, poll_seconds: float) -> RunReport:
+        report = RunReport()
+        self.prepare()
+        sessions.roll_back_abandoned(self.snowflake, self.session_file)
+        with self.snowflake.get_connection() as conn:
+            sessions.remember(conn, self.session_file)
+            try:
+                cursor = conn.cursor()
+                self._use_schema(cursor)
+                stale = self._setup_tables(cursor)
+                self.checkpoints = {b.table: lsn for b, lsn in self._stored_checkpoints(cursor).items()}
+                self._check_slot()
+                changed = {b.index for b in stale}
+                stale += [b for b in self.bindings if b.table not in self.checkpoints and b.index not in changed]
+                if stale:
+                    self._backfill(cursor, stale, report)
+                target = self.capture.current_lsn() if until_caught_up else None
+                self._stream(cursor, target, stop, poll_seconds, report)
+            finally:
+                sessions.forget(self.session_file)
+        report.lsn = min(self.checkpoints.values(), default=0)
+        report.source_lsn = self.capture.current_lsn()
+        return report
+
+    def _stream(self, cursor: Any, target: int | None, stop: threading.Event, poll: float, report: RunReport) -> None:
+        last_bump = last_pause_check = time.monotonic()
+        while not stop.is_set():
+            upto = target if target is not None else self.capture.current_lsn()
+            position = min(self.checkpoints.values(), default=upto)
+            transactions = self.capture.read(upto, self.batch_messages, position)
+            if transactions:
+                self._apply(cursor, transactions, report)
+            elif target is not None or time.monotonic() - last_bump > IDLE_CHECKPOINT_SECONDS:
+                if position < upto:
+                    self._commit_position(cursor, upto)
+                last_bump = time.monotonic()
+            if target is not None and not transactions:
+                return
+            if target is None and time.monotonic() - last_pause_check > 1.0:
+                last_pause_check = time.monotonic()
+                if self.state.task(self.plan.capture).get("disabled"):
+                    logger.info("%s was paused; stopping", self.plan.capture)
+                    return
+            if not transactions:
+                stop.wait(poll)
+
+    def _apply(self, cursor: Any, transactions: list[Transaction], report: RunReport) -> None:
+        """Commit one batch of transactions into the warehouse, then advance the slot."""
+        stale = self._changed_shapes()
+        reductions = {b.index: _Reduction(b) for b in self.bindings if b.index not in {s.index for s in stale}}
+        by_table: dict[str, list[_Reduction]] = {}
+        for reduction in reductions.values():
+            by_table.setdefault(self.plan.sources[reduction.binding.index], []).append(reduction)
+        for txn in transactions:
+            for change in txn.changes:
+                counted = set()
+                for reduction in by_table.get(change.table, ()):
+                    if txn.end_lsn > self.checkpoints[reduction.binding.table]:
+                        reduction.add(change)
+                        if not change.truncate and reduction.binding.collection not in counted:
+                            counted.add(reduction.binding.collection)
+                            report.count(reduction.binding.collection, change.document["_meta"]["op"])
+        self._resolve_toast(cursor, reductions.values())
+        end = transactions[-1].end_lsn
+        loads = self._stage(cursor, reductions.values())
+        moved = {r.binding.table: max(self.checkpoints[r.binding.table], end) for r in reductions.values()}
+        self.materializer.commit(cursor, loads, moved, _now())
+        self.checkpoints.update(moved)
+        report.commits += 1
+        self._record_stats({
+            r.binding.collection: (len(r.documents()), self.materializer.staged_bytes[r.binding.index])
+            for r in reductions.values() if r.documents()
+        })
+        if stale:
+            for binding in stale:
+                self.materializer.ensure_table(cursor, binding)
+            self._backfill(cursor, stale, report)
+        self.capture.advance(min(self.checkpoints.values()))
+
+    def _stage(self, cursor: Any, reductions: Any) -> dict[int, Load]:
+        self.materializer.clear_staging(cursor)
+        loads: dict[int, Load] = {}
+        for reduction in reductions:
+            documents = reduction.documents()
+            if documents or reduction.truncated:
+                self.materializer.stage(cursor, reduction.binding.index, documents)
+                loads[reduction.binding.index] = Load(len(documents), truncated=reduction.truncated)
+        return loads
+
+    def _resolve_toast(self, cursor: Any, reductions: Any) -> None:
+        """Fill unchanged TOAST values of updates from the stored documents."""
+        for reduction in reductions:
+            unresolved = reduction.unresolved()
+            if not unresolved:
+                continue
+            stored = self.materializer.existing_documents(cursor, reduction.binding, list(unresolved))
+            for key, (doc, missing) in unresolved.items():
+                previous = stored.get(key, {})
+                for name in missing:
+                    if name in previous:
+                        doc[name] = previous[name]
+
+    def _commit_position(self, cursor: Any, lsn: int) -> None:
+        """Nothing captured up to ``lsn``: record that, so the slot can release the WAL."""
+        self.materializer.clear_staging(cursor)
+        moved = {table: max(value, lsn) for table, value in self.checkpoints.items()}
+        self.materializer.commit(cursor, {}, moved, _now())
+        self.checkpoints.update(moved)
+        self.capture.advance(min(self.checkpoints.values()))
+
+    # backfill ----------------------------------------------------------------------------------------------
+    def _backfill(self, cursor: Any, bindings: list[TableBinding], report: RunReport) -> None:
+        """Replace the bindings' tables with a consistent snapshot and set their checkpoints to its LSN."""
+        with self.capture.snapshot() as (lsn, snapshot):
+            self.materializer.clear_staging(cursor)
+            loads = {}
+            for binding in bindings:
+                source = self.capture.tables[self.plan.sources[binding.index]]
+                rows = 0
+                for chunk in self.capture.backfill(snapshot, source):
+                    rows += self.materializer.stage_json(cursor, binding.index, chunk)
+                loads[binding.index] = Load(rows, replace=True)
+                report.backfilled[binding.collection] = rows
+                report.count(binding.collection, "c", rows)
+            self.materializer.commit(cursor, loads, {b.table: lsn for b in bindings}, _now())
+        self.checkpoints.update({b.table: lsn for b in bindings})
+        self._record_stats({
+            b.collection: (loads[b.index].rows, self.materializer.staged_bytes[b.index]) for b in bindings
+        })
+        logger.info("backfilled %s as of %s", ", ".join(b.table for b in bindings), lsn_to_str(lsn))
+
+    # checks and setup ------------------------------------------------------------------------------------
+    def _use_schema(self, cursor: Any) -> None:
+        cursor.execute(f"CREATE DATABASE IF NOT EXISTS {self.plan.database}")
+        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {self.plan.database}.{self.plan.schema}")
+        cursor.execute(f"USE SCHEMA {self.plan.database}.{self.plan.schema}")
+
+    def _setup_tables(self, cursor: Any) -> list[TableBinding]:
+        """Create tables; bindings whose existing table gained columns must be backfilled again."""
+        self.materializer.setup(cursor)
+        return [b for b in self.bindings if self.materializer.ensure_table(cursor, b)]
+
+    def _stored_checkpoints(self, cursor: Any) -> dict[TableBinding, int]:
+        stored = self.materializer.checkpoints(cursor)
+        return {b: stored[b.table] for b in self.bindings if b.table in stored}
+
+    def _check_slot(self) -> None:
+        position = self.capture.slot_position()
+        tracked = min(self.checkpoints.values(), default=None)
+        if position is None:
+            if tracked is not None:
+                raise DataPlaneError(
+                    f"replication slot {self.plan.slot!r} of {self.plan.capture} no longer exists, but the warehouse "
+                    f"holds its data up to LSN {lsn_to_str(tracked)}: changes since then cannot be read any more. "
+                    f"Nothing was written. Run `sophia-flow reset {self.plan.capture}` to backfill every binding again."
+                )
+            self.capture.create_slot()
+        elif tracked is not None and position > tracked:
+            raise DataPlaneError(
+                f"replication slot {self.plan.slot!r} was advanced to {lsn_to_str(position)} beyond the warehouse "
+                f"checkpoint {lsn_to_str(tracked)} by someone else: changes in between were skipped. Nothing was "
+                f"written. Run `sophia-flow reset {self.plan.capture}` to backfill every binding again."
+            )
+
+    def _changed_shapes(self) -> list[TableBinding]:
+        """Bindings whose source table now has columns their warehouse table lacks (re-plan and backfill them)."""
+        stale = []
+        for binding in self.bindings:
+            relation = self.capture.shape(self.plan.sources[binding.index])
+            known = {c.name for c in binding.columns}
+            if relation is not None and any(c.name not in known for c in relation.columns):
+                stale.append(self._replan(binding))
+        return stale
+
+    def _replan(self, binding: TableBinding) -> TableBinding:
+        source = self.capture.tables[self.plan.sources[binding.index]]
+        known = {c.name for c in binding.columns}
+        added = [Column(name, kind) for name, kind in source_columns(self.capture.conn, source) if name not in known]
+        updated = replace(binding, columns=(*binding.columns, *added))
+        self.materializer.bindings[binding.index] = updated
+        return updated
+
+    def reset(self) -> None:
+        """Forget checkpoints and drop the slot: the next run backfills everything from a new snapshot."""
+        with self._runner_lock() as owned:
+            if not owned:
+                raise DataPlaneError(f"{self.plan.capture} is running in another process; stop it before a reset")
+            with self.snowflake.get_connection() as conn:
+                cursor = conn.cursor()
+                self._use_schema(cursor)
+                self.materializer.setup(cursor)
+                self.materializer.reset(cursor)
+            self.capture.drop_slot()
+
+    # coordination ----------------------------------------------------------------------------------------
+    @contextmanager
+    def _runner_lock(self) -> Iterator[bool]:
+        """Hold the capture's runner lock; yields False when another process keeps running it."""
+        path = self.state.lock_path(self.plan.capture)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _await(self, wait_seconds: float) -> RunReport:
+        """Another process runs this capture: wait until the warehouse checkpoints pass the source's LSN now."""
+        target = self.capture.current_lsn()
+        deadline = time.monotonic() + wait_seconds
+        with self.snowflake.get_connection() as conn:
+            cursor = conn.cursor()
+            cursor.execute(f"USE SCHEMA {self.plan.database}.{self.plan.schema}")
+            while True:
+                reached = min(self._stored_checkpoints(cursor).values(), default=0)
+                if reached >= target:
+                    return RunReport(lsn=reached, source_lsn=self.capture.current_lsn(), ran_here=False)
+                if time.monotonic() > deadline:
+                    raise DataPlaneError(
+                        f"{self.plan.capture} runs in another process and did not reach LSN {lsn_to_str(target)} "
+                        f"within {wait_seconds:.0f}s (it is at {lsn_to_str(reached)})"
+                    )
+                time.sleep(0.2)
+
+    def _record_stats(self, per_collection: dict[str, tuple[int, int]]) -> None:
+        """Count what moved per collection (written by the capture, read by the materialization) and, at most
+        once a second, the position reached, so ``status`` reflects a continuous run while it streams."""
+        if per_collection:
+            self.state.add_stats(self.plan.capture, per_collection, written=True)
+            if self.plan.materialization:
+                self.state.add_stats(self.plan.materialization, per_collection, written=False)
+        if time.monotonic() - self._progress_recorded > 1.0:
+            self.state.record_run(list(self.plan.tasks), None, min(self.checkpoints.values()))
+            self._progress_recorded = time.monotonic()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
