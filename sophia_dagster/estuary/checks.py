@@ -26,15 +26,18 @@ def build_task_check(
     ]
 
     @dg.multi_asset_check(
-        name=f"estuary_{safe_name(task)}_healthy", specs=check_specs, required_resource_keys={resource_key}
+        name=f"estuary_{safe_name(task)}_healthy",
+        specs=check_specs,
+        required_resource_keys={resource_key},
+        can_subset=True,
     )
     def _check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         runtime: EstuaryRuntime = getattr(context.resources, resource_key)
         (status,) = runtime.status([task])
         severity = dg.AssetCheckSeverity.WARN if status.status == "warning" else dg.AssetCheckSeverity.ERROR
-        for spec in check_specs:
+        for check_key in context.selected_asset_check_keys:
             yield dg.AssetCheckResult(
-                asset_key=spec.asset_key,
+                asset_key=check_key.asset_key,
                 check_name=CHECK_NAME,
                 passed=status.healthy,
                 severity=severity,

@@ -63,13 +63,15 @@ def load_arrow(
 ) -> int:
     """Load every row of `table` into `target` through a stage; returns the rows loaded.
 
-    Columns match by name, case-insensitively. Runs inside the caller's transaction, so a caller can
-    commit the load together with other statements (a checkpoint, a MERGE from a staging table).
+    Columns match by name, case-insensitively. Call it outside a transaction: its CREATE statements
+    commit implicitly on Snowflake (and the embedded engine lets one transaction write one database
+    only). To land rows atomically with other statements, load a staging table with it, then move
+    the rows with MERGE or INSERT ... SELECT inside your transaction, as the data plane and L4 do.
 
     - pandas: pass ``pa.Table.from_pandas(df, preserve_index=False)``.
     - `create` makes `target` if missing, one column per field (names upper-cased); columns named in
       `variant_columns` hold JSON text and become VARIANT.
-    - It appends. To upsert, load a staging table and MERGE it into the target in the same transaction.
+    - It appends. To upsert, load a staging table and MERGE it into the target.
     - Throughput (`benchmarks/warehouse_bulk_write.py`, 1,000,000 rows x 10 columns, embedded
       warehouse): about 1.3 million rows/s, 2.7-3.7x the time of DuckDB's own bulk insert, over 1,000x
       `executemany`.

@@ -15,11 +15,14 @@ from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
 
 @dg.definitions
 def estuary_definitions() -> dg.Definitions:
-    """Sources -> collections -> Snowflake tables for every task in the platform catalog."""
+    """Sources -> collections -> Snowflake tables for every task in the platform catalog.
+
+    The activity sensor runs by default: Estuary writes continuously, and the sensor is what shows it.
+    """
     catalog = load_catalog(PLATFORM_CATALOG_DIR)
     translator = DagsterEstuaryTranslator()
     return dg.Definitions(
         assets=build_estuary_assets(catalog, translator),
         asset_checks=build_estuary_checks(catalog, translator),
-        sensors=[build_estuary_sensor(catalog, translator)],
+        sensors=[build_estuary_sensor(catalog, translator, default_status=dg.DefaultSensorStatus.RUNNING)],
     )

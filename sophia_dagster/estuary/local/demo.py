@@ -16,7 +16,9 @@ from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
 TASK = "sophia/postgres-cdc"
 
 
-def _counts(plane: LocalDataPlane, dsn: str) -> dict[str, dict[str, int]]:
+def source_and_warehouse_counts(plane: LocalDataPlane) -> dict[str, dict[str, int]]:
+    """Rows of each demo table in the source, and live rows of its warehouse table."""
+    dsn = plane.source_dsn()
     plan = plane.plan(TASK)
     live = "" if plan.hard_delete else " WHERE \"_meta/op\" <> 'd'"
     with psycopg.connect(dsn) as source, embedded_snowflake_resource(
@@ -43,8 +45,14 @@ def run_demo(plane: LocalDataPlane, changes: int = 2_000, say: Callable[[str], A
     say(f"live changes committed in PostgreSQL: {burst}")
     second = plane.run(TASK)
     say(f"streamed {dict(second.totals())} in {second.duration_seconds:.2f}s; lag {second.lag_bytes} bytes")
-    counts = _counts(plane, dsn)
+    counts = source_and_warehouse_counts(plane)
+    report_counts(counts, say)
+    return counts
+
+
+def report_counts(counts: dict[str, dict[str, int]], say: Callable[[str], Any] = print) -> bool:
+    """Say the counts table by table; True when every table matches."""
     for table, pair in counts.items():
         mark = "ok" if pair["source"] == pair["warehouse"] else "MISMATCH"
         say(f"  {table:<14} source {pair['source']:>6}  warehouse {pair['warehouse']:>6}  {mark}")
-    return counts
+    return all(pair["source"] == pair["warehouse"] for pair in counts.values())
