@@ -8,6 +8,7 @@ text. Backends: `PgVectorKnowledgeStore` (local) and `SnowflakeKnowledgeStore` (
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,15 +65,15 @@ def check_filters(filters: Mapping[str, FilterValue] | None) -> dict[str, Filter
 class KnowledgeStore(TierStore):
     """A vector knowledge base: whole-asset writes and reads, plus single-document adds and search."""
 
+    @abstractmethod
     def add(self, ref: OutputRef, docs: list[dict[str, Any]]) -> None:
         """Insert or replace the given documents under `ref`, leaving its other documents in place."""
-        raise NotImplementedError
 
+    @abstractmethod
     def search(
         self, query: str, limit: int = 5, filters: Mapping[str, FilterValue] | None = None
     ) -> list[Hit]:
         """The `limit` documents closest to `query` whose metadata equals every filter."""
-        raise NotImplementedError
 
 
 class KnowledgeIOManager(TierIOManager):

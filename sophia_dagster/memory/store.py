@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,17 +28,17 @@ class TierStore(dg.ConfigurableResource):
     """A memory tier's storage: writes and reads whole asset values (one per asset partition)."""
 
     @property
+    @abstractmethod
     def tier(self) -> str:
         """The tier's name in messages and metadata, e.g. `L1 redis`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write(self, ref: OutputRef, value: Any, version: str) -> dict[str, Any]:
         """Store `value` for `ref`, replacing what was there; returns metadata describing the write."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(self, ref: OutputRef) -> Stored:
         """The value stored for `ref`; `MissingValueError` when there is none."""
-        raise NotImplementedError
 
 
 def new_version() -> str:

@@ -39,7 +39,10 @@ CREATE TABLE type_zoo (
 
 def zoo_row(key: int, rng: random.Random) -> tuple:
     """One random row of TYPE_ZOO_SQL (NULLs, odd text, a large incompressible value for TOAST)."""
-    maybe = lambda value: None if rng.random() < 0.15 else value  # noqa: E731
+
+    def maybe(value: object) -> object:
+        return None if rng.random() < 0.15 else value
+
     return (
         key, maybe(rng.randint(-32768, 32767)), maybe(rng.randint(-2**63, 2**63 - 1)),
         maybe(Decimal(f"{rng.randint(-10**30, 10**30)}.{rng.randint(0, 10**12):012d}")),

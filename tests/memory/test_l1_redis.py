@@ -66,7 +66,7 @@ def test_partitions_are_stored_separately_and_loaded_together(make_redis_store: 
     partitions = dg.StaticPartitionsDefinition(["east", "west"])
 
     @dg.asset(partitions_def=partitions, io_manager_key="io")
-    def regional(context) -> dict[str, str]:  # noqa: ANN001 - Dagster reads the annotation at runtime
+    def regional(context) -> dict[str, str]:
         return {"region": context.partition_key}
 
     sink: dict[str, object] = {}

@@ -70,7 +70,7 @@ def test_partitions_are_overwritten_not_duplicated(document_store: DocumentStore
 
     def build(size_by_day: dict[str, int]) -> dg.AssetsDefinition:
         @dg.asset(name="l2_daily", partitions_def=partitions, io_manager_key="io")
-        def daily(context) -> list[dict[str, object]]:  # noqa: ANN001 - Dagster reads the annotation at runtime
+        def daily(context) -> list[dict[str, object]]:
             return [{"day": context.partition_key, "i": i} for i in range(size_by_day[context.partition_key])]
 
         return daily

@@ -100,7 +100,7 @@ def test_io_manager_round_trip_with_partitions(
     contents = {"q1": ["first quarter renewal", "q1 pricing"], "q2": ["second quarter expansion"]}
 
     @dg.asset(partitions_def=partitions, io_manager_key="io")
-    def quarterly_notes(context) -> list[dict[str, object]]:  # noqa: ANN001 - Dagster reads the annotation at runtime
+    def quarterly_notes(context) -> list[dict[str, object]]:
         return [{"id": f"n{i}", "content": text, "metadata": {"quarter": context.partition_key}}
                 for i, text in enumerate(contents[context.partition_key])]
 

@@ -65,7 +65,7 @@ def test_partitions_are_overwritten_not_duplicated(warehouse_store: WarehouseSto
     sizes: dict[str, int] = {}
 
     @dg.asset(partitions_def=partitions, io_manager_key="io")
-    def l4_parts(context) -> pa.Table:  # noqa: ANN001 - Dagster reads the annotation at runtime
+    def l4_parts(context) -> pa.Table:
         n = sizes[context.partition_key]
         return pa.table({"part": [context.partition_key] * n, "i": list(range(n))})
 

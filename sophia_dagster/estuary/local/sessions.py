@@ -36,7 +36,7 @@ def roll_back_abandoned(resource: SnowflakeResource, path: Path) -> bool:
         recorded = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return False
-    args = {k: v for k, v in resource._connection_args.items() if k not in ("password", "private_key")}  # noqa: SLF001
+    args = {k: v for k, v in resource._connection_args.items() if k not in ("password", "private_key")}
     try:
         conn = snowflake.connector.connect(
             **{**args, "network_timeout": 30}, session_token=recorded["token"], master_token=recorded["master"]
