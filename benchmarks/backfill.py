@@ -28,17 +28,33 @@ COLUMNS = "id bigint PRIMARY KEY, name text, amount numeric(12,2), created_at ti
 
 def bench_catalog(directory: Path) -> Path:
     """A one-table catalog: public.bench captured and materialized into BENCH.RAW.BENCH."""
-    config = {"address": "embedded", "database": "sophia", "user": "postgres",
-              "advanced": {"publicationName": "bench_pub", "slotName": "bench_slot"}}
+    config = {
+        "address": "embedded",
+        "database": "sophia",
+        "user": "postgres",
+        "advanced": {"publicationName": "bench_pub", "slotName": "bench_slot"},
+    }
     catalog = {
-        "captures": {"bench/pg": {
-            "endpoint": {"connector": {"image": "ghcr.io/estuary/source-postgres:v3", "config": config}},
-            "bindings": [{"resource": {"namespace": "public", "stream": "bench"}, "target": "bench/pg/bench"}]}},
-        "collections": {"bench/pg/bench": {"key": ["/id"], "schema": {"type": "object", "properties": {"id": {"type": "integer"}}}}},
-        "materializations": {"bench/warehouse": {
-            "endpoint": {"connector": {"image": "ghcr.io/estuary/materialize-snowflake:v4",
-                                       "config": {"database": "BENCH", "schema": "RAW"}}},
-            "bindings": [{"resource": {"table": "bench"}, "source": "bench/pg/bench"}]}},
+        "captures": {
+            "bench/pg": {
+                "endpoint": {"connector": {"image": "ghcr.io/estuary/source-postgres:v3", "config": config}},
+                "bindings": [{"resource": {"namespace": "public", "stream": "bench"}, "target": "bench/pg/bench"}],
+            }
+        },
+        "collections": {
+            "bench/pg/bench": {"key": ["/id"], "schema": {"type": "object", "properties": {"id": {"type": "integer"}}}}
+        },
+        "materializations": {
+            "bench/warehouse": {
+                "endpoint": {
+                    "connector": {
+                        "image": "ghcr.io/estuary/materialize-snowflake:v4",
+                        "config": {"database": "BENCH", "schema": "RAW"},
+                    }
+                },
+                "bindings": [{"resource": {"table": "bench"}, "source": "bench/pg/bench"}],
+            }
+        },
     }
     path = directory / "bench.flow.yaml"
     path.write_text(yaml.safe_dump(catalog))

@@ -16,11 +16,7 @@ import time
 SAMPLES = 7
 BASELINE = "import dagster"
 DEPENDENCIES = "import dagster, dagster_snowflake, pandas, psycopg, redis, sqlglot, pyarrow, httpx"
-SUBJECT = (
-    "from sophia_dagster.definitions import defs\n"
-    "d = defs()\n"
-    "d.get_repository_def().get_all_jobs()\n"
-)
+SUBJECT = "from sophia_dagster.definitions import defs\nd = defs()\nd.get_repository_def().get_all_jobs()\n"
 
 
 def _seconds(code: str) -> float:

@@ -27,12 +27,14 @@ SAMPLES = 5
 
 def _table() -> pa.Table:
     rng = np.random.default_rng(7)
-    return pa.table({
-        "id": np.arange(ROWS, dtype=np.int64),
-        "amount": rng.random(ROWS),
-        "stage": pa.array(rng.choice(["proposal", "negotiation", "closed_won"], ROWS)),
-        "probability": rng.integers(0, 100, ROWS, dtype=np.int32),
-    })
+    return pa.table(
+        {
+            "id": np.arange(ROWS, dtype=np.int64),
+            "amount": rng.random(ROWS),
+            "stage": pa.array(rng.choice(["proposal", "negotiation", "closed_won"], ROWS)),
+            "probability": rng.integers(0, 100, ROWS, dtype=np.int32),
+        }
+    )
 
 
 def main() -> None:
@@ -59,6 +61,7 @@ def main() -> None:
     def raw_only() -> None:
         client.set(f"{prefix}:raw", data)
         assert len(client.get(f"{prefix}:raw")) == len(data)
+
     try:
         subject(), baseline(), raw_only()
         timings: dict[str, list[float]] = {"subject": [], "baseline": [], "raw": []}

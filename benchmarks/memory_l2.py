@@ -27,8 +27,12 @@ SAMPLES = 5
 
 def _documents() -> list[dict[str, object]]:
     return [
-        {"contact_id": i % 1_500, "role": "user" if i % 2 else "assistant",
-         "text": f"message {i} about renewal pricing and onboarding", "meta": {"channel": "chat", "score": i % 5}}
+        {
+            "contact_id": i % 1_500,
+            "role": "user" if i % 2 else "assistant",
+            "text": f"message {i} about renewal pricing and onboarding",
+            "meta": {"channel": "chat", "score": i % 5},
+        }
         for i in range(DOCUMENTS)
     ]
 

@@ -82,7 +82,9 @@ def main(seconds: float = 20.0) -> None:
             baseline = _baseline(cursor)
         latencies = sorted(visible[i] - committed[i] for i in committed if i in visible)
         p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
-        print(f"changes: {len(committed):,} in {seconds:.0f} s ({len(committed) / seconds:,.0f}/s), seen {len(latencies):,}")
+        print(
+            f"changes: {len(committed):,} in {seconds:.0f} s ({len(committed) / seconds:,.0f}/s), seen {len(latencies):,}"
+        )
         print(f"commit -> visible p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
         print(f"baseline direct warehouse write+read round trip: {baseline * 1000:.0f} ms")
         print(f"ratio p50 / baseline: {p50 / baseline:.1f}x, p95 / baseline: {p95 / baseline:.1f}x")

@@ -32,19 +32,25 @@ def make_table(rows: int, seed: int = 7) -> pa.Table:
     rng = np.random.default_rng(seed)
     stages = np.array(["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"])
     start = np.datetime64("2025-01-01T00:00:00", "us")
-    return pa.table({
-        "id": pa.array(np.arange(rows, dtype=np.int64)),
-        "company_id": pa.array(rng.integers(1, 20_000, rows)),
-        "amount": pa.array(rng.uniform(100, 2_500_000, rows).round(2)),
-        "score": pa.array(rng.standard_normal(rows)),
-        "stage": pa.array(stages[rng.integers(0, len(stages), rows)]),
-        "email": pa.array([f"contact{i}@example.com" for i in range(rows)]),
-        "is_active": pa.array(rng.random(rows) < 0.9),
-        "updated_at": pa.array(start + rng.integers(0, 300 * 86_400_000_000, rows).astype("timedelta64[us]"),
-                               type=pa.timestamp("us", tz="UTC")),
-        "close_date": pa.array((start + rng.integers(0, 500, rows).astype("timedelta64[D]")).astype("datetime64[D]")),
-        "probability": pa.array(rng.integers(0, 101, rows, dtype=np.int32)),
-    })
+    return pa.table(
+        {
+            "id": pa.array(np.arange(rows, dtype=np.int64)),
+            "company_id": pa.array(rng.integers(1, 20_000, rows)),
+            "amount": pa.array(rng.uniform(100, 2_500_000, rows).round(2)),
+            "score": pa.array(rng.standard_normal(rows)),
+            "stage": pa.array(stages[rng.integers(0, len(stages), rows)]),
+            "email": pa.array([f"contact{i}@example.com" for i in range(rows)]),
+            "is_active": pa.array(rng.random(rows) < 0.9),
+            "updated_at": pa.array(
+                start + rng.integers(0, 300 * 86_400_000_000, rows).astype("timedelta64[us]"),
+                type=pa.timestamp("us", tz="UTC"),
+            ),
+            "close_date": pa.array(
+                (start + rng.integers(0, 500, rows).astype("timedelta64[D]")).astype("datetime64[D]")
+            ),
+            "probability": pa.array(rng.integers(0, 101, rows, dtype=np.int32)),
+        }
+    )
 
 
 def timed(repeat: int, run: Callable[[int], None]) -> float:
@@ -85,8 +91,10 @@ def warehouse_load(table: pa.Table, state_dir: Path, repeat: int) -> tuple[float
         cursor.execute("CREATE TABLE BENCH.PUBLIC.ROWS_AT_A_TIME LIKE BENCH.PUBLIC.T0")
         placeholders = ", ".join(["%s"] * sample.num_columns)
         started = time.perf_counter()
-        cursor.executemany(f"INSERT INTO BENCH.PUBLIC.ROWS_AT_A_TIME VALUES ({placeholders})",
-                           [tuple(row.values()) for row in sample.to_pylist()])
+        cursor.executemany(
+            f"INSERT INTO BENCH.PUBLIC.ROWS_AT_A_TIME VALUES ({placeholders})",
+            [tuple(row.values()) for row in sample.to_pylist()],
+        )
         row_at_a_time = time.perf_counter() - started
     return bulk, row_at_a_time
 
@@ -98,8 +106,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     table = make_table(args.rows)
-    print(f"{table.num_rows:,} rows x {table.num_columns} columns, {table.nbytes / 1e6:.0f} MB in Arrow; "
-          f"median of {args.repeat} runs")
+    print(
+        f"{table.num_rows:,} rows x {table.num_columns} columns, {table.nbytes / 1e6:.0f} MB in Arrow; "
+        f"median of {args.repeat} runs"
+    )
     with tempfile.TemporaryDirectory(prefix="sophia-bench-") as tmp:
         directory = Path(tmp)
         try:
@@ -110,10 +120,14 @@ def main() -> None:
     rows = table.num_rows
     print(f"duckdb bulk insert (baseline)      {baseline:7.2f} s  {rows / baseline:12,.0f} rows/s")
     print(f"embedded warehouse load_arrow      {bulk:7.2f} s  {rows / bulk:12,.0f} rows/s")
-    print(f"executemany INSERT ({ROW_AT_A_TIME_ROWS:,} rows)       {row_at_a_time:7.2f} s  "
-          f"{ROW_AT_A_TIME_ROWS / row_at_a_time:12,.0f} rows/s")
-    print(f"ratio load_arrow / duckdb: {bulk / baseline:.2f}x the time (engine + protocol overhead); "
-          f"load_arrow is {(rows / bulk) / (ROW_AT_A_TIME_ROWS / row_at_a_time):,.0f}x executemany")
+    print(
+        f"executemany INSERT ({ROW_AT_A_TIME_ROWS:,} rows)       {row_at_a_time:7.2f} s  "
+        f"{ROW_AT_A_TIME_ROWS / row_at_a_time:12,.0f} rows/s"
+    )
+    print(
+        f"ratio load_arrow / duckdb: {bulk / baseline:.2f}x the time (engine + protocol overhead); "
+        f"load_arrow is {(rows / bulk) / (ROW_AT_A_TIME_ROWS / row_at_a_time):,.0f}x executemany"
+    )
 
 
 if __name__ == "__main__":

@@ -113,7 +113,12 @@ class Settings(BaseSettings):
         if self.environment == "local":
             return []
         missing = [name.upper() for name in ("snowflake_account", "snowflake_user") if not getattr(self, name)]
-        if not (self.snowflake_pat or self.snowflake_private_key or self.snowflake_private_key_path or self.snowflake_password):
+        if not (
+            self.snowflake_pat
+            or self.snowflake_private_key
+            or self.snowflake_private_key_path
+            or self.snowflake_password
+        ):
             missing.append("one of SNOWFLAKE_PAT, SNOWFLAKE_PRIVATE_KEY(_PATH), SNOWFLAKE_PASSWORD")
         if not self.estuary_api_token:
             missing.append("ESTUARY_API_TOKEN (or FLOW_AUTH_TOKEN)")

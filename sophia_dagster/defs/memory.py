@@ -29,7 +29,10 @@ def _source(table: str) -> dg.AssetKey:
 
 
 @dg.asset(
-    key=KNOWLEDGE, deps=[_source("calls")], io_manager_key="l3_io_manager", group_name="memory",
+    key=KNOWLEDGE,
+    deps=[_source("calls")],
+    io_manager_key="l3_io_manager",
+    group_name="memory",
     kinds={"postgres", "python"},
 )
 def call_transcript_knowledge(source_postgres: SourcePostgres) -> list[dict[str, Any]]:
@@ -43,15 +46,23 @@ def call_transcript_knowledge(source_postgres: SourcePostgres) -> list[dict[str,
         {
             "id": call_id,
             "content": transcript,
-            "metadata": {"contact_id": contact_id, "deal_id": deal_id, "started_at": started.isoformat(),
-                         "sentiment": sentiment, "tags": tags},
+            "metadata": {
+                "contact_id": contact_id,
+                "deal_id": deal_id,
+                "started_at": started.isoformat(),
+                "sentiment": sentiment,
+                "tags": tags,
+            },
         }
         for call_id, contact_id, deal_id, started, sentiment, tags, transcript in rows
     ]
 
 
 @dg.asset(
-    key=CONTEXT, deps=[_source("conversations")], io_manager_key="l2_io_manager", group_name="memory",
+    key=CONTEXT,
+    deps=[_source("conversations")],
+    io_manager_key="l2_io_manager",
+    group_name="memory",
     kinds={"postgres"},
 )
 def contact_conversation_context(source_postgres: SourcePostgres) -> list[dict[str, Any]]:
@@ -66,15 +77,23 @@ def contact_conversation_context(source_postgres: SourcePostgres) -> list[dict[s
             " WHERE c.contact_id IS NOT NULL GROUP BY c.contact_id ORDER BY c.contact_id"
         ).fetchall()
     return [
-        {"contact_id": contact_id, "conversations": count, "last_activity": last.isoformat(),
-         "messages": list(reversed(messages[:CONTEXT_MESSAGES]))}
+        {
+            "contact_id": contact_id,
+            "conversations": count,
+            "last_activity": last.isoformat(),
+            "messages": list(reversed(messages[:CONTEXT_MESSAGES])),
+        }
         for contact_id, count, last, messages in rows
     ]
 
 
 @dg.asset(
-    key=PIPELINE, deps=[_source("deals")], io_manager_key="tiered_io_manager", group_name="memory",
-    metadata={TTL_METADATA_KEY: 3_600}, kinds={"snowflake", "redis"},
+    key=PIPELINE,
+    deps=[_source("deals")],
+    io_manager_key="tiered_io_manager",
+    group_name="memory",
+    metadata={TTL_METADATA_KEY: 3_600},
+    kinds={"snowflake", "redis"},
 )
 def deal_pipeline(source_postgres: SourcePostgres) -> pa.Table:
     """Open deal pipeline by owner and stage: kept in the warehouse (L4), served hot from Redis (L1)."""
@@ -89,8 +108,14 @@ def deal_pipeline(source_postgres: SourcePostgres) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(names, row)) for row in rows])
 
 
-@dg.asset(key=TOTALS, ins={"pipeline": dg.AssetIn(PIPELINE)}, io_manager_key="l1_io_manager",
-          group_name="memory", metadata={TTL_METADATA_KEY: 900}, kinds={"redis"})
+@dg.asset(
+    key=TOTALS,
+    ins={"pipeline": dg.AssetIn(PIPELINE)},
+    io_manager_key="l1_io_manager",
+    group_name="memory",
+    metadata={TTL_METADATA_KEY: 900},
+    kinds={"redis"},
+)
 def pipeline_totals(pipeline: pa.Table) -> dict[str, Any]:
     """Open pipeline totals per stage, cached in Redis for 15 minutes (L1)."""
     totals: dict[str, dict[str, float]] = {}
@@ -104,4 +129,6 @@ def pipeline_totals(pipeline: pa.Table) -> dict[str, Any]:
 @dg.definitions
 def memory() -> dg.Definitions:
     """The memory demo assets (resources are bound by `defs/resources.py`)."""
-    return dg.Definitions(assets=[call_transcript_knowledge, contact_conversation_context, deal_pipeline, pipeline_totals])
+    return dg.Definitions(
+        assets=[call_transcript_knowledge, contact_conversation_context, deal_pipeline, pipeline_totals]
+    )

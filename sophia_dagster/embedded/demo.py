@@ -53,24 +53,69 @@ def _row(table: str, key: int, rng: random.Random, pick: Callable[[str], object]
         return None if rng.random() < 0.08 else value
 
     if table == "companies":
-        return (key, f"Company {key}", f"company{key}.example.com", rng.choice(INDUSTRIES),
-                rng.randint(5, 20_000), Decimal(rng.randint(10_000, 90_000_000)) / 100, created, created)
+        return (
+            key,
+            f"Company {key}",
+            f"company{key}.example.com",
+            rng.choice(INDUSTRIES),
+            rng.randint(5, 20_000),
+            Decimal(rng.randint(10_000, 90_000_000)) / 100,
+            created,
+            created,
+        )
     if table == "contacts":
-        return (key, pick("companies"), f"First{key}", f"Last{key}", f"contact{key}@example.com",
-                maybe(rng.choice(("CTO", "VP Sales", "Head of Data", "Engineer"))), maybe(f"+1-555-{key:07d}"),
-                rng.random() < 0.9, maybe(created.replace(tzinfo=None)), created, created)
+        return (
+            key,
+            pick("companies"),
+            f"First{key}",
+            f"Last{key}",
+            f"contact{key}@example.com",
+            maybe(rng.choice(("CTO", "VP Sales", "Head of Data", "Engineer"))),
+            maybe(f"+1-555-{key:07d}"),
+            rng.random() < 0.9,
+            maybe(created.replace(tzinfo=None)),
+            created,
+            created,
+        )
     if table == "deals":
-        return (key, pick("companies"), maybe(pick("contacts")),
-                f"Deal {key}", rng.choice(STAGES), Decimal(rng.randint(100_00, 2_500_000_00)) / 100, "USD",
-                rng.choice(OWNERS), maybe(date(2025, 1, 1) + timedelta(days=rng.randint(0, 500))),
-                rng.randint(0, 100), created, created)
+        return (
+            key,
+            pick("companies"),
+            maybe(pick("contacts")),
+            f"Deal {key}",
+            rng.choice(STAGES),
+            Decimal(rng.randint(100_00, 2_500_000_00)) / 100,
+            "USD",
+            rng.choice(OWNERS),
+            maybe(date(2025, 1, 1) + timedelta(days=rng.randint(0, 500))),
+            rng.randint(0, 100),
+            created,
+            created,
+        )
     if table == "calls":
-        return (uuid.UUID(int=key), maybe(pick("deals")), pick("contacts"),
-                created, rng.randint(30, 3_600), _transcript(rng),
-                maybe(Decimal(rng.randint(-1000, 1000)) / 1000), rng.sample(WORDS, rng.randint(0, 4)), created)
-    messages = [{"role": rng.choice(("user", "assistant")), "text": _sentence(rng, 12)} for _ in range(rng.randint(1, 6))]
-    return (key, pick("contacts"), rng.choice(CHANNELS), json.dumps(messages),
-            json.dumps({"source": "demo", "score": rng.randint(1, 5)}), created, created)
+        return (
+            uuid.UUID(int=key),
+            maybe(pick("deals")),
+            pick("contacts"),
+            created,
+            rng.randint(30, 3_600),
+            _transcript(rng),
+            maybe(Decimal(rng.randint(-1000, 1000)) / 1000),
+            rng.sample(WORDS, rng.randint(0, 4)),
+            created,
+        )
+    messages = [
+        {"role": rng.choice(("user", "assistant")), "text": _sentence(rng, 12)} for _ in range(rng.randint(1, 6))
+    ]
+    return (
+        key,
+        pick("contacts"),
+        rng.choice(CHANNELS),
+        json.dumps(messages),
+        json.dumps({"source": "demo", "score": rng.randint(1, 5)}),
+        created,
+        created,
+    )
 
 
 COLUMNS = {

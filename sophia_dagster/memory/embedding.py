@@ -26,7 +26,7 @@ def _features(text: str) -> Iterator[str]:
         yield f"w:{word}"
         padded = f"<{word}>"
         for start in range(len(padded) - 2):
-            yield f"c:{padded[start:start + 3]}"
+            yield f"c:{padded[start : start + 3]}"
     for first, second in zip(words, words[1:]):
         yield f"b:{first} {second}"
 

@@ -86,8 +86,15 @@ class PgVectorKnowledgeStore(PostgresTier, KnowledgeStore):
     def _copy(self, conn: psycopg.Connection, ref: OutputRef, docs: list[dict[str, Any]], version: str) -> None:
         with conn.cursor().copy(f"COPY {self.schema_name}.knowledge ({COLUMNS}) FROM STDIN") as copy:
             for position, doc in enumerate(docs):
-                copy.write_row((
-                    ref.name, ref.partition_label, doc["id"], position, doc["content"],
-                    codec.dumps_json(doc["metadata"]), version, vector_literal(embed(doc["content"])),
-                ))
-
+                copy.write_row(
+                    (
+                        ref.name,
+                        ref.partition_label,
+                        doc["id"],
+                        position,
+                        doc["content"],
+                        codec.dumps_json(doc["metadata"]),
+                        version,
+                        vector_literal(embed(doc["content"])),
+                    )
+                )

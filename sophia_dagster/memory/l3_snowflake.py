@@ -82,19 +82,23 @@ def search_statement(
 
 
 def _staged(docs: list[dict[str, Any]]) -> pa.Table:
-    return pa.table({
-        "DOC_ID": [doc["id"] for doc in docs],
-        "POSITION": list(range(len(docs))),
-        "CONTENT": [doc["content"] for doc in docs],
-        "METADATA": [json.dumps(doc["metadata"]) for doc in docs],
-    })
+    return pa.table(
+        {
+            "DOC_ID": [doc["id"] for doc in docs],
+            "POSITION": list(range(len(docs))),
+            "CONTENT": [doc["content"] for doc in docs],
+            "METADATA": [json.dumps(doc["metadata"]) for doc in docs],
+        }
+    )
 
 
 class SnowflakeKnowledgeStore(KnowledgeStore):
     """L3 storage in Snowflake: VECTOR(FLOAT, 768) embeddings computed by Cortex in the warehouse."""
 
     snowflake: SnowflakeResource
-    table: str = Field(f"{MEMORY_SCHEMA}.KNOWLEDGE", pattern=TABLE_NAME, description="Knowledge table, optionally qualified")
+    table: str = Field(
+        f"{MEMORY_SCHEMA}.KNOWLEDGE", pattern=TABLE_NAME, description="Knowledge table, optionally qualified"
+    )
     model: str = Field(DEFAULT_MODEL, description="Cortex EMBED_TEXT_768 model")
 
     @property

@@ -70,9 +70,7 @@ class KnowledgeStore(TierStore):
         """Insert or replace the given documents under `ref`, leaving its other documents in place."""
 
     @abstractmethod
-    def search(
-        self, query: str, limit: int = 5, filters: Mapping[str, FilterValue] | None = None
-    ) -> list[Hit]:
+    def search(self, query: str, limit: int = 5, filters: Mapping[str, FilterValue] | None = None) -> list[Hit]:
         """The `limit` documents closest to `query` whose metadata equals every filter."""
 
 

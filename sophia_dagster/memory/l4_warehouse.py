@@ -141,9 +141,7 @@ class WarehouseStore(TierStore):
         cursor.execute(f'DELETE FROM {target} WHERE "{PARTITION_COLUMN}" = %s', (ref.partition_label,))
         cursor.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging}")
 
-    def _register(
-        self, cursor: Any, target: str, ref: OutputRef, kind: str, schema: pa.Schema, version: str
-    ) -> None:
+    def _register(self, cursor: Any, target: str, ref: OutputRef, kind: str, schema: pa.Schema, version: str) -> None:
         key = (target, ref.partition_label)
         cursor.execute(f"DELETE FROM {self.schema_name}.{REGISTRY} WHERE TABLE_NAME = %s AND PARTITION_KEY = %s", key)
         cursor.execute(

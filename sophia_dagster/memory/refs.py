@@ -46,9 +46,7 @@ class OutputRef:
 
 def _asset_path(context: dg.OutputContext | dg.InputContext) -> tuple[str, ...]:
     if not context.has_asset_key:
-        raise dg.DagsterInvariantViolationError(
-            "memory IO managers store asset values; this output has no asset key"
-        )
+        raise dg.DagsterInvariantViolationError("memory IO managers store asset values; this output has no asset key")
     return tuple(context.asset_key.path)
 
 

@@ -97,4 +97,3 @@ def model_asset(model: Model) -> dg.AssetsDefinition:
 def model_assets() -> list[dg.AssetsDefinition]:
     """One asset per SQL model in `sql/`."""
     return [model_asset(model) for model in load_models()]
-

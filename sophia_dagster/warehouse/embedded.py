@@ -62,7 +62,10 @@ def _spawn(root: Path, info: Path, log: Path) -> WarehouseEndpoint:
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "sophia_dagster.warehouse.embedded_server", str(root)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:

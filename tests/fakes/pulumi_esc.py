@@ -35,7 +35,6 @@ class FakeEsc:
 
 def _handler(state: FakeEsc) -> type[JsonHandler]:
     class Handler(JsonHandler):
-
         def _route(self) -> tuple[str, list[str]] | None:
             state.requests.append((self.command, self.path))
             if self.headers.get("Authorization") != f"token {state.token}":

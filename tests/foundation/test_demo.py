@@ -20,8 +20,12 @@ def test_demo_runs_the_main_job_and_the_warehouse_matches_the_source(tmp_path: P
     env.update(STATE_DIR=str(state_dir), DAGSTER_HOME=str(tmp_path / "dagster_home"), REDIS_URL=redis_url)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "sophia_dagster.demo"], cwd=tmp_path, env=env,
-            capture_output=True, text=True, timeout=300,
+            [sys.executable, "-m", "sophia_dagster.demo"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     finally:
         stop_embedded_warehouse(state_dir)

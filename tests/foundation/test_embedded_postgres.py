@@ -38,17 +38,32 @@ def test_demo_schema_is_seeded_once_with_keys_and_varied_types(dsn: str) -> None
     with psycopg.connect(dsn) as conn:
         keyed = conn.execute(
             "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-            "WHERE i.indisprimary AND c.relname = ANY(%s)", (list(TABLES),)
-        ).fetchone()[0]
-        types = {row[0] for row in conn.execute(
-            "SELECT data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = ANY(%s)",
+            "WHERE i.indisprimary AND c.relname = ANY(%s)",
             (list(TABLES),),
-        )}
+        ).fetchone()[0]
+        types = {
+            row[0]
+            for row in conn.execute(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = ANY(%s)",
+                (list(TABLES),),
+            )
+        }
         nulls = conn.execute("SELECT count(*) FROM deals WHERE close_date IS NULL").fetchone()[0]
         toasted = conn.execute("SELECT count(*) FROM calls WHERE pg_column_size(transcript) > 2000").fetchone()[0]
     assert keyed == len(TABLES)
-    assert {"jsonb", "uuid", "numeric", "timestamp with time zone", "timestamp without time zone", "date",
-            "ARRAY", "boolean", "bigint", "integer", "text"} <= types
+    assert {
+        "jsonb",
+        "uuid",
+        "numeric",
+        "timestamp with time zone",
+        "timestamp without time zone",
+        "date",
+        "ARRAY",
+        "boolean",
+        "bigint",
+        "integer",
+        "text",
+    } <= types
     assert nulls > 0 and toasted > 0
     assert sum(_counts(dsn).values()) >= sum(SEED_SIZES.values()) * 0.9
 

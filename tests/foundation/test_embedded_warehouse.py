@@ -39,10 +39,10 @@ def test_round_trip_with_merge_and_variant(state_dir: Path) -> None:
     with embedded_snowflake_resource(state_dir).get_connection() as conn:
         cur = conn.cursor()
         cur.execute("CREATE OR REPLACE TABLE accounts (id INT, doc VARIANT)")
-        cur.execute("INSERT INTO accounts SELECT 1, PARSE_JSON('{\"tier\": \"gold\", \"seats\": 5}')")
+        cur.execute('INSERT INTO accounts SELECT 1, PARSE_JSON(\'{"tier": "gold", "seats": 5}\')')
         cur.execute(
-            "MERGE INTO accounts t USING (SELECT 1 AS id, PARSE_JSON('{\"tier\": \"gold\", \"seats\": 9}') AS doc "
-            "UNION ALL SELECT 2, PARSE_JSON('{\"tier\": \"free\", \"seats\": 1}')) s ON t.id = s.id "
+            'MERGE INTO accounts t USING (SELECT 1 AS id, PARSE_JSON(\'{"tier": "gold", "seats": 9}\') AS doc '
+            'UNION ALL SELECT 2, PARSE_JSON(\'{"tier": "free", "seats": 1}\')) s ON t.id = s.id '
             "WHEN MATCHED THEN UPDATE SET doc = s.doc WHEN NOT MATCHED THEN INSERT (id, doc) VALUES (s.id, s.doc)"
         )
         rows = cur.execute("SELECT id, doc:tier::varchar, doc:seats::int FROM accounts ORDER BY id").fetchall()
@@ -94,15 +94,17 @@ def test_a_killed_server_is_replaced_and_committed_data_kept(state_dir: Path) ->
 
 def test_bulk_load_keeps_every_type_and_row(state_dir: Path) -> None:
     when = dt.datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=dt.UTC)
-    table = pa.table({
-        "id": pa.array(range(5_000), pa.int64()),
-        "amount": pa.array([Decimal("12345.67")] * 5_000, pa.decimal128(14, 2)),
-        "happened_at": pa.array([when] * 5_000, pa.timestamp("us", tz="UTC")),
-        "on_day": pa.array([dt.date(2025, 1, 2)] * 5_000),
-        "ok": pa.array([True, False] * 2_500),
-        "label": pa.array([None, "x"] * 2_500, pa.string()),
-        "doc": pa.array([json.dumps({"n": i}) for i in range(5_000)]),
-    })
+    table = pa.table(
+        {
+            "id": pa.array(range(5_000), pa.int64()),
+            "amount": pa.array([Decimal("12345.67")] * 5_000, pa.decimal128(14, 2)),
+            "happened_at": pa.array([when] * 5_000, pa.timestamp("us", tz="UTC")),
+            "on_day": pa.array([dt.date(2025, 1, 2)] * 5_000),
+            "ok": pa.array([True, False] * 2_500),
+            "label": pa.array([None, "x"] * 2_500, pa.string()),
+            "doc": pa.array([json.dumps({"n": i}) for i in range(5_000)]),
+        }
+    )
     with embedded_snowflake_resource(state_dir).get_connection() as conn:
         cur = conn.cursor()
         cur.execute("DROP TABLE IF EXISTS bulk_types")

@@ -44,13 +44,17 @@ def zoo_row(key: int, rng: random.Random) -> tuple:
         return None if rng.random() < 0.15 else value
 
     return (
-        key, maybe(rng.randint(-32768, 32767)), maybe(rng.randint(-2**63, 2**63 - 1)),
-        maybe(Decimal(f"{rng.randint(-10**30, 10**30)}.{rng.randint(0, 10**12):012d}")),
-        maybe(Decimal(rng.randint(-10**11, 10**11)) / 10000), maybe(rng.uniform(-1e6, 1e6)),
-        maybe(rng.choice(["plain", "O'Brien \"quoted\"", "tab\tnew\nline \\ back", "ünïcødé ✓", "{not json}", ""])),
+        key,
+        maybe(rng.randint(-32768, 32767)),
+        maybe(rng.randint(-(2**63), 2**63 - 1)),
+        maybe(Decimal(f"{rng.randint(-(10**30), 10**30)}.{rng.randint(0, 10**12):012d}")),
+        maybe(Decimal(rng.randint(-(10**11), 10**11)) / 10000),
+        maybe(rng.uniform(-1e6, 1e6)),
+        maybe(rng.choice(["plain", 'O\'Brien "quoted"', "tab\tnew\nline \\ back", "ünïcødé ✓", "{not json}", ""])),
         maybe(rng.random() < 0.5),
         maybe(json.dumps({"k": key, "nested": {"list": [1, 2.5, None, "x"], "flag": True}})),
-        maybe(json.dumps([key, "plain json"])), maybe(uuid.UUID(int=rng.getrandbits(128))),
+        maybe(json.dumps([key, "plain json"])),
+        maybe(uuid.UUID(int=rng.getrandbits(128))),
         maybe(datetime(2020, 1, 1) + timedelta(microseconds=rng.getrandbits(46))),
         maybe(datetime(2020, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.getrandbits(46))),
         maybe(date(1990, 1, 1) + timedelta(days=rng.randint(0, 20000))),
@@ -78,9 +82,14 @@ class Env:
         return embedded_snowflake_resource(self.state_dir, database, schema).get_connection()
 
 
-def write_catalog(directory: Path, extra_tables: dict[str, dict] | None = None, hard_delete: bool = False,
-                  delta_tables: dict[str, str] | None = None, slot: str = "flow_slot",
-                  keys: dict[str, list[str]] | None = None) -> None:
+def write_catalog(
+    directory: Path,
+    extra_tables: dict[str, dict] | None = None,
+    hard_delete: bool = False,
+    delta_tables: dict[str, str] | None = None,
+    slot: str = "flow_slot",
+    keys: dict[str, list[str]] | None = None,
+) -> None:
     """The platform catalog, plus ``extra_tables`` ({table: collection schema}, keyed on ``/id`` unless
     ``keys`` says otherwise), ``delta_tables`` ({delta table: source table}) and the materialization's
     ``hardDelete``."""
@@ -91,14 +100,19 @@ def write_catalog(directory: Path, extra_tables: dict[str, dict] | None = None, 
             if "advanced" in capture["endpoint"]["connector"]["config"]:
                 capture["endpoint"]["connector"]["config"]["advanced"]["slotName"] = slot
                 for table, schema in (extra_tables or {}).items():
-                    capture["bindings"].append({"resource": {"namespace": "public", "stream": table},
-                                                "target": f"sophia/postgres-cdc/{table}"})
+                    capture["bindings"].append(
+                        {"resource": {"namespace": "public", "stream": table}, "target": f"sophia/postgres-cdc/{table}"}
+                    )
                     data["collections"][f"sophia/postgres-cdc/{table}"] = {
-                        "key": (keys or {}).get(table, ["/id"]), "schema": schema}
+                        "key": (keys or {}).get(table, ["/id"]),
+                        "schema": schema,
+                    }
         for materialization in data.get("materializations", {}).values():
             materialization["endpoint"]["connector"]["config"]["hardDelete"] = hard_delete
             for table in extra_tables or {}:
-                materialization["bindings"].append({"resource": {"table": table}, "source": f"sophia/postgres-cdc/{table}"})
+                materialization["bindings"].append(
+                    {"resource": {"table": table}, "source": f"sophia/postgres-cdc/{table}"}
+                )
             for table, source in (delta_tables or {}).items():
                 materialization["bindings"].append(
                     {"resource": {"table": table, "delta_updates": True}, "source": f"sophia/postgres-cdc/{source}"}
@@ -151,7 +165,7 @@ def source_digest(env: Env, table: str) -> tuple[int, str]:
 
 
 def warehouse_digest(env: Env, table: str, columns: list[str], hard_delete: bool = False) -> tuple[int, str]:
-    live = "" if hard_delete else ' WHERE "_meta/op" <> \'d\''
+    live = "" if hard_delete else " WHERE \"_meta/op\" <> 'd'"
     with env.warehouse() as conn:
         cursor = conn.cursor()
         cursor.execute(f"SELECT {', '.join(columns)} FROM {table}{live}")
@@ -160,9 +174,14 @@ def warehouse_digest(env: Env, table: str, columns: list[str], hard_delete: bool
 
 def source_columns(env: Env, table: str) -> list[str]:
     with env.source() as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
-            "ORDER BY attnum", (table,))]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+                "ORDER BY attnum",
+                (table,),
+            )
+        ]
 
 
 def assert_tables_equal(env: Env, tables: tuple[str, ...] = DEMO_TABLES, hard_delete: bool = False) -> None:

@@ -26,8 +26,17 @@ CREATE TRIGGER deals_audit AFTER INSERT OR UPDATE OR DELETE ON deals FOR EACH RO
 
 def _start_runner(env: Env, log: Path) -> subprocess.Popen:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "sophia_dagster.estuary.local.cli", "--state-dir", str(env.state_dir),
-               "--catalog", str(env.catalog_dir), "run", "sophia/postgres-cdc"]
+    command = [
+        sys.executable,
+        "-m",
+        "sophia_dagster.estuary.local.cli",
+        "--state-dir",
+        str(env.state_dir),
+        "--catalog",
+        str(env.catalog_dir),
+        "run",
+        "sophia/postgres-cdc",
+    ]
     with log.open("ab") as out:
         return subprocess.Popen(command, stdout=out, stderr=out, env=environment, cwd=REPO)
 

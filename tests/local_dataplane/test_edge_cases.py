@@ -27,8 +27,10 @@ def test_truncate_then_inserts_in_one_batch_with_hard_delete(env: Env) -> None:
     plane.run("sophia/postgres-cdc")
     with env.source() as conn:
         conn.execute("TRUNCATE conversations")
-        conn.execute("INSERT INTO conversations (contact_id, channel, messages, created_at, updated_at) "
-                     "SELECT 1, 'chat', '[]'::jsonb, now(), now() FROM generate_series(1, 3)")
+        conn.execute(
+            "INSERT INTO conversations (contact_id, channel, messages, created_at, updated_at) "
+            "SELECT 1, 'chat', '[]'::jsonb, now(), now() FROM generate_series(1, 3)"
+        )
         conn.execute("UPDATE deals SET probability = 1 WHERE id < 50")
     plane.run("sophia/postgres-cdc")
     assert_tables_equal(env, hard_delete=True)
@@ -77,7 +79,9 @@ def test_a_dropped_slot_stops_with_a_clear_message_and_reset_recovers(env: Env, 
     with env.source() as conn:
         conn.execute("SELECT pg_drop_replication_slot('flow_slot')")
         conn.execute("DELETE FROM calls WHERE deal_id < 100")
-    with pytest.raises(LocalDataPlaneError, match=r"replication slot 'flow_slot' .* no longer exists.*sophia-flow reset"):
+    with pytest.raises(
+        LocalDataPlaneError, match=r"replication slot 'flow_slot' .* no longer exists.*sophia-flow reset"
+    ):
         plane.run("sophia/postgres-cdc")
     assert plane.status(["sophia/postgres-cdc"])[0].status == "error"
     args = ["--state-dir", str(env.state_dir), "--catalog", str(env.catalog_dir)]
@@ -139,8 +143,7 @@ def test_dagster_materializes_the_capture_and_reports_hubspot_as_not_runnable(en
     resources = {"estuary": env.plane()}
     result = dg.materialize([assets[0]], resources=resources)
     deals = next(
-        m for m in result.asset_materializations_for_node(assets[0].op.name)
-        if m.asset_key.path[-1] == "deals"
+        m for m in result.asset_materializations_for_node(assets[0].op.name) if m.asset_key.path[-1] == "deals"
     )
     assert deals.metadata["rows_backfilled"].value == 1200
     assert deals.metadata["lag_bytes"].value < 1_000_000

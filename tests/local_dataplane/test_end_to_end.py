@@ -20,11 +20,16 @@ def _zoo_changes(env: Env, rng: random.Random, first_key: int, n: int) -> None:
                     roll = rng.random()
                     key = rng.randint(1, first_key + i)
                     if roll < 0.4:
-                        conn.execute(f"INSERT INTO type_zoo VALUES ({placeholders}) ON CONFLICT DO NOTHING",
-                                     zoo_row(first_key + i, rng))
+                        conn.execute(
+                            f"INSERT INTO type_zoo VALUES ({placeholders}) ON CONFLICT DO NOTHING",
+                            zoo_row(first_key + i, rng),
+                        )
                     elif roll < 0.85:
-                        conn.execute("UPDATE type_zoo SET label = %s, money = money + 1, words = array_append(words, 'x')"
-                                     " WHERE id = %s", (f"updated {i}", key))
+                        conn.execute(
+                            "UPDATE type_zoo SET label = %s, money = money + 1, words = array_append(words, 'x')"
+                            " WHERE id = %s",
+                            (f"updated {i}", key),
+                        )
                     else:
                         conn.execute("DELETE FROM type_zoo WHERE id = %s", (key,))
 
@@ -67,7 +72,9 @@ def test_documents_carry_estuary_meta_and_deleted_rows_stay_soft_deleted(env: En
     plane.run("sophia/postgres-cdc")
     with env.warehouse() as conn:
         cursor = conn.cursor()
-        cursor.execute('SELECT id, "_meta/op", flow_document, flow_published_at FROM deals WHERE id IN (5, 6, 7) ORDER BY id')
+        cursor.execute(
+            'SELECT id, "_meta/op", flow_document, flow_published_at FROM deals WHERE id IN (5, 6, 7) ORDER BY id'
+        )
         rows = {row[0]: (row[1], json.loads(row[2]), row[3]) for row in cursor.fetchall()}
     op5, doc5, published5 = rows[5]
     assert op5 == "u" and doc5["stage"] == "proposal"

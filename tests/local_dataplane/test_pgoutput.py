@@ -39,13 +39,25 @@ def test_decodes_every_message_type() -> None:
     commit = pgoutput.decode(b"C" + struct.pack(">bqqq", 0, 10, 20, 0))
     assert (commit.commit_lsn, commit.end_lsn) == (10, 20)
     relation = pgoutput.decode(
-        b"R" + struct.pack(">I", 16384) + _s("public") + _s("deals") + b"d" + struct.pack(">h", 2)
-        + b"\x01" + _s("id") + struct.pack(">Ii", 20, -1) + b"\x00" + _s("name") + struct.pack(">Ii", 25, -1)
+        b"R"
+        + struct.pack(">I", 16384)
+        + _s("public")
+        + _s("deals")
+        + b"d"
+        + struct.pack(">h", 2)
+        + b"\x01"
+        + _s("id")
+        + struct.pack(">Ii", 20, -1)
+        + b"\x00"
+        + _s("name")
+        + struct.pack(">Ii", 25, -1)
     )
     assert relation.name == "deals" and relation.columns[0].is_key and not relation.columns[1].is_key
     insert = pgoutput.decode(b"I" + struct.pack(">I", 16384) + b"N" + _tuple(1, None))
     assert insert.new == ("1", None)
-    update = pgoutput.decode(b"U" + struct.pack(">I", 1) + b"O" + _tuple(1, "a") + b"N" + _tuple(1, pgoutput.UNCHANGED_TOAST))
+    update = pgoutput.decode(
+        b"U" + struct.pack(">I", 1) + b"O" + _tuple(1, "a") + b"N" + _tuple(1, pgoutput.UNCHANGED_TOAST)
+    )
     assert update.old_kind == "O" and update.old == ("1", "a") and update.new[1] is pgoutput.UNCHANGED_TOAST
     assert pgoutput.decode(b"U" + struct.pack(">I", 1) + b"N" + _tuple(2, "b")).old is None
     delete = pgoutput.decode(b"D" + struct.pack(">I", 1) + b"K" + _tuple(7, None))
@@ -60,8 +72,12 @@ def test_decodes_every_message_type() -> None:
 
 @pytest.mark.parametrize(
     ("data", "problem"),
-    [(b"", "empty"), (b"Z", "unknown pgoutput message type 'Z'"), (b"B\x00\x01", "truncated"),
-     (b"I" + struct.pack(">I", 1) + b"N" + struct.pack(">h", 1) + b"b", "binary mode")],
+    [
+        (b"", "empty"),
+        (b"Z", "unknown pgoutput message type 'Z'"),
+        (b"B\x00\x01", "truncated"),
+        (b"I" + struct.pack(">I", 1) + b"N" + struct.pack(">h", 1) + b"b", "binary mode"),
+    ],
 )
 def test_rejects_malformed_messages(data: bytes, problem: str) -> None:
     with pytest.raises(pgoutput.DecodeError, match=problem):
@@ -110,24 +126,41 @@ def test_a_real_slot_sends_unchanged_toast_values_as_u(env: Env) -> None:
 def test_backfill_documents_built_in_sql_equal_the_streamed_conversion(env: Env) -> None:
     with env.source() as conn:
         conn.execute(TYPE_ZOO_SQL)
-        conn.execute("ALTER TABLE type_zoo ADD COLUMN raw bytea, ADD COLUMN amounts numeric[], ADD COLUMN times timestamptz[],"
-                     " ADD COLUMN spans timestamp[], ADD COLUMN odd double precision")
+        conn.execute(
+            "ALTER TABLE type_zoo ADD COLUMN raw bytea, ADD COLUMN amounts numeric[], ADD COLUMN times timestamptz[],"
+            " ADD COLUMN spans timestamp[], ADD COLUMN odd double precision"
+        )
         with conn.cursor().copy("COPY type_zoo FROM STDIN") as copy:
             rng = random.Random(3)
             for key in range(1, 201):
-                copy.write_row((*zoo_row(key, rng), rng.randbytes(rng.randint(0, 90)),
-                                [Decimal("1.50"), None, Decimal("-0.001")], [datetime(2024, 5, 6, 7, 8, 9, 123400, tzinfo=UTC)],
-                                [datetime(1999, 12, 31, 23, 59, 59)], rng.choice([float("nan"), float("inf"), 0.1, None])))
+                copy.write_row(
+                    (
+                        *zoo_row(key, rng),
+                        rng.randbytes(rng.randint(0, 90)),
+                        [Decimal("1.50"), None, Decimal("-0.001")],
+                        [datetime(2024, 5, 6, 7, 8, 9, 123400, tzinfo=UTC)],
+                        [datetime(1999, 12, 31, 23, 59, 59)],
+                        rng.choice([float("nan"), float("inf"), 0.1, None]),
+                    )
+                )
     table = SourceTable("public", "type_zoo", "test/zoo", ("id",))
     capture = PostgresCapture(env.dsn, "unused", "unused", [table])
     try:
         with capture.snapshot() as (_, snapshot):
-            built = {doc["id"]: doc for chunk in capture.backfill(snapshot, table) for doc in map(json.loads, chunk.to_pylist())}
-            columns = snapshot.execute("SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = 'type_zoo'::regclass"
-                                       " AND attnum > 0 ORDER BY attnum").fetchall()
+            built = {
+                doc["id"]: doc
+                for chunk in capture.backfill(snapshot, table)
+                for doc in map(json.loads, chunk.to_pylist())
+            }
+            columns = snapshot.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = 'type_zoo'::regclass"
+                " AND attnum > 0 ORDER BY attnum"
+            ).fetchall()
             with snapshot.cursor().copy("COPY type_zoo TO STDOUT") as copy:
-                converted = [{name: None if v is None else converter(oid)(v) for (name, oid), v in zip(columns, values)}
-                             for values in copy.rows()]
+                converted = [
+                    {name: None if v is None else converter(oid)(v) for (name, oid), v in zip(columns, values)}
+                    for values in copy.rows()
+                ]
     finally:
         capture.close()
     assert len(built) == len(converted) == 200

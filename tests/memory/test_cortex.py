@@ -24,7 +24,11 @@ from tests.memory.fake_cortex import fake_cortex, prod_cortex
             {"text": "t", "source_language": "en", "target_language": "de"},
             "SELECT SNOWFLAKE.CORTEX.TRANSLATE(%(text)s, %(source_language)s, %(target_language)s)",
         ),
-        ("complete", {"model": "mistral-large2", "prompt": "p"}, "SELECT SNOWFLAKE.CORTEX.COMPLETE(%(model)s, %(prompt)s)"),
+        (
+            "complete",
+            {"model": "mistral-large2", "prompt": "p"},
+            "SELECT SNOWFLAKE.CORTEX.COMPLETE(%(model)s, %(prompt)s)",
+        ),
     ],
 )
 def test_cortex_sql_binds_every_argument(function: str, arguments: dict[str, str], expected: str) -> None:
@@ -42,8 +46,12 @@ def test_bad_calls_name_what_is_wrong() -> None:
 
 def test_local_cortex_refuses_instead_of_inventing_an_answer(embedded_state_dir: Path) -> None:
     cortex = CortexResource(snowflake=embedded_snowflake_resource(embedded_state_dir), available=False)
-    for call in (lambda: cortex.summarize("long text"), lambda: cortex.sentiment("great"),
-                 lambda: cortex.translate("hallo", "de", "en"), lambda: cortex.complete("hi")):
+    for call in (
+        lambda: cortex.summarize("long text"),
+        lambda: cortex.sentiment("great"),
+        lambda: cortex.translate("hallo", "de", "en"),
+        lambda: cortex.complete("hi"),
+    ):
         with pytest.raises(CortexUnavailableError, match="unavailable in ENVIRONMENT=local"):
             call()
 

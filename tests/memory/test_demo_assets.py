@@ -17,7 +17,12 @@ from sophia_dagster.memory.resources import memory_resources
 from sophia_dagster.postgres_source import SourcePostgres
 
 KEYS = {
-    "l1_io_manager", "l2_io_manager", "l3_io_manager", "l4_io_manager", "tiered_io_manager", "cortex",
+    "l1_io_manager",
+    "l2_io_manager",
+    "l3_io_manager",
+    "l4_io_manager",
+    "tiered_io_manager",
+    "cortex",
 }
 
 
@@ -27,8 +32,10 @@ def test_definitions_load_without_warnings_or_connections(embedded_state_dir: Pa
         defs = memory_defs.memory()
         resources = memory_resources(Settings(state_dir=embedded_state_dir, redis_url="redis://127.0.0.1:1/0"))
     assert {asset.key.to_user_string() for asset in defs.assets} == {
-        "memory/knowledge/call_transcripts", "memory/conversations/contact_context",
-        "memory/hot/deal_pipeline", "memory/hot/pipeline_totals",
+        "memory/knowledge/call_transcripts",
+        "memory/conversations/contact_context",
+        "memory/hot/deal_pipeline",
+        "memory/hot/pipeline_totals",
     }
     assert set(resources) == KEYS
     assert isinstance(resources["l3_io_manager"].store, PgVectorKnowledgeStore)
@@ -36,13 +43,19 @@ def test_definitions_load_without_warnings_or_connections(embedded_state_dir: Pa
 
 
 def test_prod_resources_keep_secrets_out_of_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    canaries = {"REDIS_URL": "redis://:canary-redis-pw@cache.internal:6379/0",
-                "POSTGRES_DSN": "postgresql://app:canary-pg-pw@db.internal/sophia"}
+    canaries = {
+        "REDIS_URL": "redis://:canary-redis-pw@cache.internal:6379/0",
+        "POSTGRES_DSN": "postgresql://app:canary-pg-pw@db.internal/sophia",
+    }
     for name, value in canaries.items():
         monkeypatch.setenv(name, value)
     settings = Settings(
-        environment="prod", redis_url=canaries["REDIS_URL"], postgres_dsn=canaries["POSTGRES_DSN"],
-        snowflake_account="acme-xy123", snowflake_user="svc", snowflake_pat="canary-snowflake-pat",
+        environment="prod",
+        redis_url=canaries["REDIS_URL"],
+        postgres_dsn=canaries["POSTGRES_DSN"],
+        snowflake_account="acme-xy123",
+        snowflake_user="svc",
+        snowflake_pat="canary-snowflake-pat",
         estuary_api_token="canary-estuary",
     )
     resources = memory_resources(settings)

@@ -116,7 +116,7 @@ def test_a_half_written_value_is_never_read(make_redis_store: Callable[..., Redi
     store.write(ref, {"text": "the committed value, long enough for chunks"}, "v1")
     client = redis.Redis.from_url(redis_url)
     client.set(f"{store.key(ref)}:v2:0", b'{"text": "a newer value wh')  # a writer that died after one chunk
-    assert store.read(ref) .value == {"text": "the committed value, long enough for chunks"}
+    assert store.read(ref).value == {"text": "the committed value, long enough for chunks"}
     manifest = json.loads(client.get(store.key(ref)))
     client.delete(f"{store.key(ref)}:{manifest['version']}:1")  # a chunk evicted under the manifest
     with pytest.raises(MissingValueError, match="holds no value for asset l1_atomic"):

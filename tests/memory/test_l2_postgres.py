@@ -19,13 +19,21 @@ from sophia_dagster.postgres_source import SourcePostgres
 from tests.memory.conftest import SYSTEM_PG, asset_returning, collector, free_port
 
 VALUES = {
-    "frame": pd.DataFrame({
-        "n": [1, 2], "s": ["a", None], "t": pd.to_datetime(["2025-01-01 10:00", "2025-03-01 00:00"], utc=True),
-        "amount": [decimal.Decimal("12.50"), None],
-    }),
-    "arrow": pa.table({
-        "id": pa.array([1, 2], pa.int32()), "day": pa.array([dt.date(2025, 1, 1), None]), "blob": [b"\x00\x01", None],
-    }),
+    "frame": pd.DataFrame(
+        {
+            "n": [1, 2],
+            "s": ["a", None],
+            "t": pd.to_datetime(["2025-01-01 10:00", "2025-03-01 00:00"], utc=True),
+            "amount": [decimal.Decimal("12.50"), None],
+        }
+    ),
+    "arrow": pa.table(
+        {
+            "id": pa.array([1, 2], pa.int32()),
+            "day": pa.array([dt.date(2025, 1, 1), None]),
+            "blob": [b"\x00\x01", None],
+        }
+    ),
     "mapping": {"contact": 7, "summary": "renewal risk", "scores": [0.5, 1]},
     "items": [{"role": "user", "text": "hi"}, {"role": "assistant", "text": "hello", "meta": {"k": None}}],
     "text": "a plain string ✓",
@@ -80,9 +88,14 @@ def test_partitions_are_overwritten_not_duplicated(document_store: DocumentStore
         for size in runs:
             assert dg.materialize([build({day: size})], partition_key=day, resources=resources).success
     rows = _rows(pg_schema, "l2_daily")
-    assert [(p, n) for p, n, _ in rows] == [("2025-01-01", 0), ("2025-01-01", 1), *[("2025-01-02", i) for i in range(4)]]
+    assert [(p, n) for p, n, _ in rows] == [
+        ("2025-01-01", 0),
+        ("2025-01-01", 1),
+        *[("2025-01-02", i) for i in range(4)],
+    ]
     assert document_store.read(OutputRef(("l2_daily",), "2025-01-01")).value == [
-        {"day": "2025-01-01", "i": 0}, {"day": "2025-01-01", "i": 1},
+        {"day": "2025-01-01", "i": 0},
+        {"day": "2025-01-01", "i": 1},
     ]
 
 

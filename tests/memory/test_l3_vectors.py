@@ -101,15 +101,19 @@ def test_io_manager_round_trip_with_partitions(
 
     @dg.asset(partitions_def=partitions, io_manager_key="io")
     def quarterly_notes(context) -> list[dict[str, object]]:
-        return [{"id": f"n{i}", "content": text, "metadata": {"quarter": context.partition_key}}
-                for i, text in enumerate(contents[context.partition_key])]
+        return [
+            {"id": f"n{i}", "content": text, "metadata": {"quarter": context.partition_key}}
+            for i, text in enumerate(contents[context.partition_key])
+        ]
 
     resources, instance = {"io": KnowledgeIOManager(store=knowledge)}, dg.DagsterInstance.ephemeral()
     for key in ("q1", "q1", "q2"):
         assert dg.materialize([quarterly_notes], partition_key=key, resources=resources, instance=instance).success
     sink: dict[str, object] = {}
     collect = collector(["quarterly_notes"], sink)
-    assert dg.materialize([quarterly_notes, collect], selection=[collect.key], resources=resources, instance=instance).success
+    assert dg.materialize(
+        [quarterly_notes, collect], selection=[collect.key], resources=resources, instance=instance
+    ).success
     assert sink["quarterly_notes"]["q1"] == [
         {"id": "n0", "content": "first quarter renewal", "metadata": {"quarter": "q1"}},
         {"id": "n1", "content": "q1 pricing", "metadata": {"quarter": "q1"}},
@@ -125,13 +129,15 @@ def test_io_manager_round_trip_with_partitions(
 def test_bad_documents_are_refused_with_the_asset_named(knowledge: PgVectorKnowledgeStore) -> None:
     manager = KnowledgeIOManager(store=knowledge)
     result = dg.materialize(
-        [asset_returning("l3_bad", [{"id": "a", "text": "no content key"}])], resources={"io": manager},
+        [asset_returning("l3_bad", [{"id": "a", "text": "no content key"}])],
+        resources={"io": manager},
         raise_on_error=False,
     )
     assert not result.success
     error = result.get_step_failure_events()[0].step_failure_data.error
-    assert "L3 pgvector could not store asset l3_bad: ValueError: asset l3_bad: document 0 needs a string 'content'" in (
-        error.cause.message if error.cause else error.message
+    assert (
+        "L3 pgvector could not store asset l3_bad: ValueError: asset l3_bad: document 0 needs a string 'content'"
+        in (error.cause.message if error.cause else error.message)
     )
 
 

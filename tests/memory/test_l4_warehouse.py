@@ -16,18 +16,22 @@ from sophia_dagster.memory.refs import OutputRef
 from sophia_dagster.memory.store import write_or_fail
 from tests.memory.conftest import asset_returning, collector
 
-FRAME = pd.DataFrame({
-    "Deal Id": [1, 2, 3],
-    "stage": ["proposal", None, "closed_won"],
-    "amount": [decimal.Decimal("1200.50"), None, decimal.Decimal("7.25")],
-    "closed_at": pd.to_datetime(["2025-01-01 10:00", None, "2025-02-03 04:05"], utc=True),
-})
-ARROW = pa.table({
-    "id": pa.array([1, 2], pa.int32()),
-    "score": pa.array([0.5, None], pa.float64()),
-    "day": pa.array([dt.date(2025, 1, 1), None]),
-    "ok": [True, None],
-})
+FRAME = pd.DataFrame(
+    {
+        "Deal Id": [1, 2, 3],
+        "stage": ["proposal", None, "closed_won"],
+        "amount": [decimal.Decimal("1200.50"), None, decimal.Decimal("7.25")],
+        "closed_at": pd.to_datetime(["2025-01-01 10:00", None, "2025-02-03 04:05"], utc=True),
+    }
+)
+ARROW = pa.table(
+    {
+        "id": pa.array([1, 2], pa.int32()),
+        "score": pa.array([0.5, None], pa.float64()),
+        "day": pa.array([dt.date(2025, 1, 1), None]),
+        "ok": [True, None],
+    }
+)
 
 
 def _count(store: WarehouseStore, target: str, where: str = "") -> int:
@@ -40,7 +44,11 @@ def _count(store: WarehouseStore, target: str, where: str = "") -> int:
 def test_round_trip_of_tables_with_nulls_and_original_column_names(warehouse_store: WarehouseStore) -> None:
     sink: dict[str, object] = {}
     result = dg.materialize(
-        [asset_returning("l4_frame", FRAME), asset_returning("l4_arrow", ARROW), collector(["l4_frame", "l4_arrow"], sink)],
+        [
+            asset_returning("l4_frame", FRAME),
+            asset_returning("l4_arrow", ARROW),
+            collector(["l4_frame", "l4_arrow"], sink),
+        ],
         resources={"io": WarehouseIOManager(store=warehouse_store)},
     )
     assert result.success

@@ -21,7 +21,10 @@ from tests.memory.fake_cortex import fake_cortex, prod_cortex
 
 @pytest.fixture
 def make_service(
-    embedded_postgres: SourcePostgres, pg_schema: str, embedded_state_dir: Path, make_redis_store: Callable[..., RedisStore]
+    embedded_postgres: SourcePostgres,
+    pg_schema: str,
+    embedded_state_dir: Path,
+    make_redis_store: Callable[..., RedisStore],
 ) -> Callable[..., UnifiedMemoryService]:
     def make(
         cache: RedisStore | None = None, allow_degraded: bool = True, cortex: CortexResource | None = None

@@ -72,7 +72,9 @@ def test_redis_killed_mid_run_the_run_succeeds_from_the_durable_tier(
     pd.testing.assert_frame_equal(sink["tiered_before"], before)
     pd.testing.assert_frame_equal(sink["tiered_after"], after)
     warnings = warnings_of(instance, result.run_id)
-    assert any("asset tiered_after is stored in L4 warehouse only" in w and "L1 redis is unreachable" in w for w in warnings)
+    assert any(
+        "asset tiered_after is stored in L4 warehouse only" in w and "L1 redis is unreachable" in w for w in warnings
+    )
     assert any("memory cache degraded, reading asset tiered_before from L4 warehouse" in w for w in warnings)
     metadata = result.asset_materializations_for_node("tiered_after")[0].metadata
     assert metadata["memory/cached_in"].value == "none"
@@ -100,7 +102,9 @@ def test_durable_tier_failing_fails_the_step_and_leaves_the_cache_alone(
     make_redis_store: Callable[..., RedisStore], pg_schema: str, instance: dg.DagsterInstance
 ) -> None:
     cache = make_redis_store()
-    dead = DocumentStore(postgres=SourcePostgres(dsn=f"postgresql://postgres@127.0.0.1:{free_port()}/x"), schema_name=pg_schema)
+    dead = DocumentStore(
+        postgres=SourcePostgres(dsn=f"postgresql://postgres@127.0.0.1:{free_port()}/x"), schema_name=pg_schema
+    )
     manager = TieredIOManager(cache=cache, durable=dead)
     result = dg.materialize(
         [asset_returning("tiered_lost", {"v": 1})], resources={"io": manager}, instance=instance, raise_on_error=False
@@ -111,4 +115,3 @@ def test_durable_tier_failing_fails_the_step_and_leaves_the_cache_alone(
     assert "DurableWriteError: L2 postgres could not store asset tiered_lost" in message
     with pytest.raises(MissingValueError):
         cache.read(OutputRef(("tiered_lost",)))
-

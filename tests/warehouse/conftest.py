@@ -85,8 +85,13 @@ def raw_arrow(
     records = []
     for row, op, at in zip(rows, ops, published, strict=True):
         document = _document(row, op, table)
-        records.append({**{name: _column_value(value) for name, value in row.items()},
-                        "flow_published_at": at, "flow_document": document})
+        records.append(
+            {
+                **{name: _column_value(value) for name, value in row.items()},
+                "flow_published_at": at,
+                "flow_document": document,
+            }
+        )
     return pa.Table.from_pylist(records), variants
 
 

@@ -32,8 +32,13 @@ def _handler(fake: FakeSnowflake) -> type[JsonHandler]:
             body = self.read_body()
             if self.path.startswith("/session/v1/login-request"):
                 fake.logins.append(json.loads(body)["data"])
-                reply = {"data": {"nextAction": "RETRY_LOGIN", "signInOptions": {}}, "code": "390100",
-                         "message": fake.message, "success": False, "headers": None}
+                reply = {
+                    "data": {"nextAction": "RETRY_LOGIN", "signInOptions": {}},
+                    "code": "390100",
+                    "message": fake.message,
+                    "success": False,
+                    "headers": None,
+                }
             else:
                 reply = {"data": None, "code": "390112", "message": "Session no longer exists.", "success": False}
             self.reply_json(200, reply)

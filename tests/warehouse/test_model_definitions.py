@@ -26,9 +26,14 @@ HEADER = "-- description: d\n-- target_lag: 1 minute\n-- fail_window_minutes: 10
 
 
 def prod_resource(**values: str | None) -> dg.ConfigurableResource:
-    settings = Settings(environment="prod", snowflake_account="acme-prod", snowflake_user="SOPHIA_DAGSTER",
-                        snowflake_pat="pat-canary-5521", estuary_api_token="t",
-                        **{"snowflake_warehouse": "SOPHIA_TRANSFORM_WH", **values})
+    settings = Settings(
+        environment="prod",
+        snowflake_account="acme-prod",
+        snowflake_user="SOPHIA_DAGSTER",
+        snowflake_pat="pat-canary-5521",
+        estuary_api_token="t",
+        **{"snowflake_warehouse": "SOPHIA_TRANSFORM_WH", **values},
+    )
     return snowflake_resource(settings)
 
 
@@ -63,8 +68,10 @@ def test_local_ddl_is_a_plain_table(tmp_path: Path) -> None:
 
 def test_downstream_lag_is_a_keyword_and_quotes_in_descriptions_are_escaped(tmp_path: Path) -> None:
     path = tmp_path / "rollup.sql"
-    path.write_text("-- description: Sophia's rollup\n-- target_lag: DOWNSTREAM\n-- fail_window_minutes: 30\n"
-                    "SELECT 1 AS X FROM SOPHIA.ANALYTICS.DEAL_PIPELINE")
+    path.write_text(
+        "-- description: Sophia's rollup\n-- target_lag: DOWNSTREAM\n-- fail_window_minutes: 30\n"
+        "SELECT 1 AS X FROM SOPHIA.ANALYTICS.DEAL_PIPELINE"
+    )
     ddl = create_dynamic_table_sql(load_model(path), "WH")
     assert "  TARGET_LAG = DOWNSTREAM\n" in ddl and "  COMMENT = 'Sophia''s rollup'\n" in ddl
     assert load_model(path).deps == [dg.AssetKey(["snowflake", "sophia", "analytics", "deal_pipeline"])]
@@ -81,7 +88,8 @@ def test_assets_declare_deps_from_the_sql_and_a_freshness_policy() -> None:
     for name, (lag, _, inputs, fail_minutes) in EXPECTED.items():
         spec = specs[dg.AssetKey(["snowflake", "sophia", "analytics", name])]
         assert {dep.asset_key for dep in spec.deps} == {
-            dg.AssetKey(["snowflake", "sophia", "raw", table]) for table in inputs} | {OBJECTS_KEY}
+            dg.AssetKey(["snowflake", "sophia", "raw", table]) for table in inputs
+        } | {OBJECTS_KEY}
         assert spec.freshness_policy.fail_window.to_timedelta() == timedelta(minutes=fail_minutes)
         assert spec.metadata["target_lag"] == lag and "snowflake" in spec.kinds
     assert len(specs) == len(EXPECTED) + 1
@@ -91,10 +99,14 @@ def test_assets_declare_deps_from_the_sql_and_a_freshness_policy() -> None:
     ("text", "message"),
     [
         (HEADER + "-- owner: me\nSELECT 1 FROM SOPHIA.RAW.DEALS", "bad.sql: invalid header: owner: Extra inputs"),
-        ("-- description: d\n-- target_lag: soon\n-- fail_window_minutes: 5\nSELECT 1 FROM SOPHIA.RAW.DEALS",
-         "bad.sql: invalid header: target_lag: String should match pattern"),
-        ("-- description: d\n-- target_lag: 1 hour\nSELECT 1 FROM SOPHIA.RAW.DEALS",
-         "bad.sql: invalid header: fail_window_minutes: Field required"),
+        (
+            "-- description: d\n-- target_lag: soon\n-- fail_window_minutes: 5\nSELECT 1 FROM SOPHIA.RAW.DEALS",
+            "bad.sql: invalid header: target_lag: String should match pattern",
+        ),
+        (
+            "-- description: d\n-- target_lag: 1 hour\nSELECT 1 FROM SOPHIA.RAW.DEALS",
+            "bad.sql: invalid header: fail_window_minutes: Field required",
+        ),
         (HEADER + "-- not a header\nSELECT 1", "bad.sql: header lines must read '-- key: value'"),
         (HEADER + "SELECT * FROM RAW.DEALS", "bad.sql: table 'RAW.DEALS' must be qualified as DATABASE.SCHEMA.TABLE"),
         (HEADER + "DELETE FROM SOPHIA.RAW.DEALS", "bad.sql: a model must be a single SELECT, found DELETE"),

@@ -23,7 +23,8 @@ def test_raw_tables_keep_soft_deleted_rows(landing: Landing, snowflake: Embedded
     for table in TABLES:
         [source] = source_rows(landing.dsn, f"SELECT count(*) AS n FROM {table}")
         raw = warehouse_rows(
-            snowflake, f"SELECT ID, FLOW_DOCUMENT:_meta:op::STRING AS OP FROM SOPHIA.RAW.{table.upper()}")
+            snowflake, f"SELECT ID, FLOW_DOCUMENT:_meta:op::STRING AS OP FROM SOPHIA.RAW.{table.upper()}"
+        )
         deleted = sorted(str(row["id"]) for row in raw if row["op"] == "d")
         assert deleted == sorted(str(key) for key in landing.deleted[table])
         assert len(raw) == source["n"] + len(deleted)
@@ -31,17 +32,24 @@ def test_raw_tables_keep_soft_deleted_rows(landing: Landing, snowflake: Embedded
 
 def test_deal_pipeline_matches_source(landing: Landing, snowflake: EmbeddedSnowflakeResource) -> None:
     metadata = materialize_model("deal_pipeline", snowflake)
-    expected = source_rows(landing.dsn, """
+    expected = source_rows(
+        landing.dsn,
+        """
         SELECT stage, owner, stage NOT IN ('closed_won', 'closed_lost') AS is_open, count(*) AS deal_count,
                sum(amount) AS total_amount, sum(amount * probability / 100.0) AS weighted_amount,
                avg(probability) AS avg_probability, max(updated_at) AS last_updated_at
-        FROM deals GROUP BY stage, owner""")
+        FROM deals GROUP BY stage, owner""",
+    )
     actual = by_key(warehouse_rows(snowflake, "SELECT * FROM SOPHIA.ANALYTICS.DEAL_PIPELINE"), "stage", "owner")
     assert metadata["dagster/row_count"] == len(actual) == len(expected)
     for row in expected:
         got = actual[(row["stage"], row["owner"])]
         assert (got["is_open"], got["deal_count"], got["total_amount"], got["last_updated_at"]) == (
-            row["is_open"], row["deal_count"], row["total_amount"], row["last_updated_at"])
+            row["is_open"],
+            row["deal_count"],
+            row["total_amount"],
+            row["last_updated_at"],
+        )
         assert abs(got["weighted_amount"] - row["weighted_amount"]) <= CENT
         assert abs(got["avg_probability"] - row["avg_probability"]) <= CENT
 
@@ -77,12 +85,18 @@ def test_customer_360_matches_source(landing: Landing, snowflake: EmbeddedSnowfl
 
 def test_call_activity_matches_source(landing: Landing, snowflake: EmbeddedSnowflakeResource) -> None:
     metadata = materialize_model("call_activity", snowflake)
-    expected = by_key(source_rows(landing.dsn, """
+    expected = by_key(
+        source_rows(
+            landing.dsn,
+            """
         SELECT c.id::text AS call_id, (c.started_at AT TIME ZONE 'UTC')::date AS call_date, c.contact_id,
                ct.company_id, c.deal_id, d.owner AS deal_owner, d.stage AS deal_stage, c.duration_seconds,
                length(c.transcript) AS transcript_chars, cardinality(c.tags) AS tag_count, c.sentiment,
                c.transcript
-        FROM calls c LEFT JOIN contacts ct ON ct.id = c.contact_id LEFT JOIN deals d ON d.id = c.deal_id"""), "call_id")
+        FROM calls c LEFT JOIN contacts ct ON ct.id = c.contact_id LEFT JOIN deals d ON d.id = c.deal_id""",
+        ),
+        "call_id",
+    )
     actual = by_key(warehouse_rows(snowflake, "SELECT * FROM SOPHIA.ANALYTICS.CALL_ACTIVITY"), "call_id")
     assert metadata["dagster/row_count"] == len(actual) == len(expected)
     for key, row in expected.items():
@@ -97,7 +111,9 @@ def test_source_freshness_matches_source(landing: Landing, snowflake: EmbeddedSn
     for table in TABLES:
         [source] = source_rows(landing.dsn, f"SELECT count(*) AS n FROM {table}")
         assert (actual[(table,)]["live_rows"], actual[(table,)]["deleted_rows"]) == (
-            source["n"], len(landing.deleted[table]))
+            source["n"],
+            len(landing.deleted[table]),
+        )
         assert actual[(table,)]["last_published_at"] == landing.last_published[table]
 
 
@@ -105,8 +121,15 @@ def test_materialization_reports_columns_and_row_count(landing: Landing, snowfla
     metadata = materialize_model("deal_pipeline", snowflake)
     columns = [(column.name, column.type) for column in metadata["dagster/column_schema"].columns]
     assert [name for name, _ in columns] == [
-        "STAGE", "OWNER", "IS_OPEN", "DEAL_COUNT", "TOTAL_AMOUNT", "WEIGHTED_AMOUNT", "AVG_PROBABILITY",
-        "LAST_UPDATED_AT"]
+        "STAGE",
+        "OWNER",
+        "IS_OPEN",
+        "DEAL_COUNT",
+        "TOTAL_AMOUNT",
+        "WEIGHTED_AMOUNT",
+        "AVG_PROBABILITY",
+        "LAST_UPDATED_AT",
+    ]
     assert dict(columns)["IS_OPEN"] == "BOOLEAN" and dict(columns)["LAST_UPDATED_AT"].startswith("TIMESTAMP")
     [count] = warehouse_rows(snowflake, "SELECT COUNT(*) AS N FROM SOPHIA.ANALYTICS.DEAL_PIPELINE")
     assert metadata["dagster/row_count"] == count["n"]
@@ -118,21 +141,29 @@ def test_a_source_delete_shows_after_the_next_materialize(
 ) -> None:
     """Local models are tables: they change on materialize, not before; a delete at the source drops the deal."""
     materialize_model("deal_pipeline", snowflake)
-    [victim] = source_rows(landing.dsn, "DELETE FROM deals WHERE id = (SELECT min(id) FROM deals) "
-                                        "RETURNING id, stage, owner, to_jsonb(deals)::text AS document")
+    [victim] = source_rows(
+        landing.dsn,
+        "DELETE FROM deals WHERE id = (SELECT min(id) FROM deals) "
+        "RETURNING id, stage, owner, to_jsonb(deals)::text AS document",
+    )
     published = landing.last_published["deals"] + timedelta(minutes=5)
     document = {**json.loads(victim["document"]), "_meta": {"op": "d"}}
     with snowflake.get_connection() as conn:
         conn.cursor().execute(
             "UPDATE SOPHIA.RAW.DEALS SET FLOW_DOCUMENT = PARSE_JSON(%s), FLOW_PUBLISHED_AT = %s WHERE ID = %s",
-            (json.dumps(document), published, victim["id"]))
+            (json.dumps(document), published, victim["id"]),
+        )
     landing.deleted["deals"].append(victim["id"])
     landing.last_published["deals"] = published
-    query = (f"SELECT DEAL_COUNT FROM SOPHIA.ANALYTICS.DEAL_PIPELINE "
-             f"WHERE STAGE = '{victim['stage']}' AND OWNER = '{victim['owner']}'")
+    query = (
+        f"SELECT DEAL_COUNT FROM SOPHIA.ANALYTICS.DEAL_PIPELINE "
+        f"WHERE STAGE = '{victim['stage']}' AND OWNER = '{victim['owner']}'"
+    )
     [before] = warehouse_rows(snowflake, query)
-    [source] = source_rows(landing.dsn, f"SELECT count(*) AS n FROM deals WHERE stage = '{victim['stage']}' "
-                                        f"AND owner = '{victim['owner']}'")
+    [source] = source_rows(
+        landing.dsn,
+        f"SELECT count(*) AS n FROM deals WHERE stage = '{victim['stage']}' AND owner = '{victim['owner']}'",
+    )
     assert before["deal_count"] == source["n"] + 1
     materialize_model("deal_pipeline", snowflake)
     assert warehouse_rows(snowflake, query) == [{"deal_count": source["n"]}]

@@ -20,7 +20,11 @@ def test_objects_asset_second_run_creates_nothing(landing: Landing, snowflake: E
     metadata = result.asset_materializations_for_node(database_objects.op.name)[0].metadata
     assert metadata["created"].value == []
     assert sorted(metadata["unchanged"].value) == [
-        "database SOPHIA", "schema SOPHIA.ANALYTICS", "schema SOPHIA.RAW", "schema SOPHIA.SOPHIA_MEMORY"]
+        "database SOPHIA",
+        "schema SOPHIA.ANALYTICS",
+        "schema SOPHIA.RAW",
+        "schema SOPHIA.SOPHIA_MEMORY",
+    ]
     assert warehouse_rows(snowflake, SCHEMAS_SQL.format(db="SOPHIA")) == before
 
 
@@ -29,8 +33,12 @@ def test_apply_on_a_fresh_database_then_again(snowflake: EmbeddedSnowflakeResour
     with snowflake.get_connection() as conn:
         first = objects.apply(conn.cursor(), statements)
         second = objects.apply(conn.cursor(), statements)
-    assert first["created"] == ["database SOPHIA_OBJECTS_TEST", "schema SOPHIA_OBJECTS_TEST.RAW",
-                                "schema SOPHIA_OBJECTS_TEST.ANALYTICS", "schema SOPHIA_OBJECTS_TEST.SOPHIA_MEMORY"]
+    assert first["created"] == [
+        "database SOPHIA_OBJECTS_TEST",
+        "schema SOPHIA_OBJECTS_TEST.RAW",
+        "schema SOPHIA_OBJECTS_TEST.ANALYTICS",
+        "schema SOPHIA_OBJECTS_TEST.SOPHIA_MEMORY",
+    ]
     assert second["created"] == [] and len(second["unchanged"]) == 4
     names = {row["schema_name"] for row in warehouse_rows(snowflake, SCHEMAS_SQL.format(db="SOPHIA_OBJECTS_TEST"))}
     assert {"RAW", "ANALYTICS", "SOPHIA_MEMORY"} <= names
@@ -42,8 +50,10 @@ def test_snowflake_plan_has_warehouse_roles_and_least_privilege_grants() -> None
     assert len(sql) == len(set(sql))
     creates = [s for s in sql if s.startswith("CREATE")]
     assert all(" IF NOT EXISTS " in s for s in creates)
-    assert "CREATE WAREHOUSE IF NOT EXISTS SOPHIA_AI_COMPUTE_WH WAREHOUSE_SIZE = 'XSMALL' AUTO_SUSPEND = 60 " \
-           "AUTO_RESUME = TRUE INITIALLY_SUSPENDED = TRUE" in sql
+    assert (
+        "CREATE WAREHOUSE IF NOT EXISTS SOPHIA_AI_COMPUTE_WH WAREHOUSE_SIZE = 'XSMALL' AUTO_SUSPEND = 60 "
+        "AUTO_RESUME = TRUE INITIALLY_SUSPENDED = TRUE" in sql
+    )
     grants = {role.name: role.grants for role in objects.Objects().roles}
     assert set(grants) == {"SOPHIA_ESTUARY_ROLE", "SOPHIA_TRANSFORMER_ROLE", "SOPHIA_APP_ROLE", "SOPHIA_READER_ROLE"}
     assert "CREATE TABLE ON SCHEMA SOPHIA.RAW" in grants["SOPHIA_ESTUARY_ROLE"]

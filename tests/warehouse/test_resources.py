@@ -36,8 +36,14 @@ ESTUARY = {"estuary_api_token": "estuary-token"}
 
 def cloud_settings(**values: Any) -> Settings:
     """Settings for `dev` with an account, a user, a role and a warehouse, plus `values`."""
-    base = {"environment": "dev", "snowflake_account": "acme-xy12345", "snowflake_user": "SOPHIA_DAGSTER",
-            "snowflake_role": "SOPHIA_TRANSFORMER_ROLE", "snowflake_warehouse": "SOPHIA_AI_COMPUTE_WH", **ESTUARY}
+    base = {
+        "environment": "dev",
+        "snowflake_account": "acme-xy12345",
+        "snowflake_user": "SOPHIA_DAGSTER",
+        "snowflake_role": "SOPHIA_TRANSFORMER_ROLE",
+        "snowflake_warehouse": "SOPHIA_AI_COMPUTE_WH",
+        **ESTUARY,
+    }
     return Settings(**{**base, **values})
 
 
@@ -54,8 +60,13 @@ def pem(key: rsa.RSAPrivateKey, passphrase: str | None = None) -> bytes:
 
 
 def fake_args(port: int) -> dict[str, Any]:
-    return {"host": "127.0.0.1", "port": port, "protocol": "http", "login_timeout": 10,
-            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}}
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "protocol": "http",
+        "login_timeout": 10,
+        "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+    }
 
 
 def connect_error(resource: CloudSnowflakeResource) -> str:
@@ -84,7 +95,11 @@ def test_pat_is_preferred_over_key_pair_and_password(tmp_path: Path, rsa_key: rs
     assert isinstance(resource, CloudSnowflakeResource)
     assert (resource.authenticator, resource.auth_method) == ("PROGRAMMATIC_ACCESS_TOKEN", "programmatic access token")
     assert (resource.role, resource.warehouse, resource.database, resource.schema_) == (
-        "SOPHIA_TRANSFORMER_ROLE", "SOPHIA_AI_COMPUTE_WH", "SOPHIA", "RAW")
+        "SOPHIA_TRANSFORMER_ROLE",
+        "SOPHIA_AI_COMPUTE_WH",
+        "SOPHIA",
+        "RAW",
+    )
     args = resource._connection_args
     assert args["authenticator"] == "PROGRAMMATIC_ACCESS_TOKEN" and args["token"] == PAT_CANARY
     assert "password" not in args and "private_key" not in args
@@ -109,8 +124,9 @@ def test_password_when_it_is_the_only_credential() -> None:
 def test_no_credentials_is_a_clear_error() -> None:
     with pytest.raises(ValidationError, match="SNOWFLAKE_PAT, SNOWFLAKE_PRIVATE_KEY\\(_PATH\\), SNOWFLAKE_PASSWORD"):
         cloud_settings()
-    unchecked = Settings.model_construct(**{**Settings().model_dump(), "environment": "prod",
-                                            "snowflake_account": "acme", "snowflake_user": "u"})
+    unchecked = Settings.model_construct(
+        **{**Settings().model_dump(), "environment": "prod", "snowflake_account": "acme", "snowflake_user": "u"}
+    )
     with pytest.raises(SnowflakeAuthError, match="ENVIRONMENT=prod needs Snowflake credentials: set one of"):
         snowflake_resource(unchecked)
 
@@ -124,9 +140,14 @@ def repository_snapshot(resource: dg.ConfigurableResource) -> str:
 def test_secrets_stay_out_of_the_dagster_config(rsa_key: rsa.RSAPrivateKey) -> None:
     plain = SnowflakeResource(account="acme", user="u", password=PASSWORD_CANARY)
     assert PASSWORD_CANARY in repository_snapshot(plain)
-    for settings in (cloud_settings(snowflake_pat=PAT_CANARY), cloud_settings(snowflake_password=PASSWORD_CANARY),
-                     cloud_settings(snowflake_private_key=pem(rsa_key, PASSPHRASE_CANARY).decode(),
-                                    snowflake_private_key_passphrase=PASSPHRASE_CANARY)):
+    for settings in (
+        cloud_settings(snowflake_pat=PAT_CANARY),
+        cloud_settings(snowflake_password=PASSWORD_CANARY),
+        cloud_settings(
+            snowflake_private_key=pem(rsa_key, PASSPHRASE_CANARY).decode(),
+            snowflake_private_key_passphrase=PASSPHRASE_CANARY,
+        ),
+    ):
         resource = snowflake_resource(settings)
         shown = repository_snapshot(resource) + json.dumps(resource._resolved_config_dict, default=str) + repr(resource)
         for canary in (PAT_CANARY, PASSWORD_CANARY, PASSPHRASE_CANARY, "PRIVATE KEY"):
@@ -140,7 +161,10 @@ def test_pat_reaches_the_login_request_and_failures_name_account_and_method() ->
     assert len(fake.logins) == 1
     login = fake.logins[0]
     assert (login["AUTHENTICATOR"], login["TOKEN"], login["ACCOUNT_NAME"]) == (
-        "PROGRAMMATIC_ACCESS_TOKEN", PAT_CANARY, "acme-xy12345")
+        "PROGRAMMATIC_ACCESS_TOKEN",
+        PAT_CANARY,
+        "acme-xy12345",
+    )
     assert "account 'acme-xy12345'" in message and "user 'SOPHIA_DAGSTER'" in message
     assert "with programmatic access token" in message and "Incorrect username or password" in message
     assert PAT_CANARY not in message
@@ -164,7 +188,8 @@ def test_key_pair_signs_a_jwt_for_the_account_user_and_key(tmp_path: Path, rsa_k
     login = fake.logins[0]
     assert login["AUTHENTICATOR"] == "SNOWFLAKE_JWT"
     public_der = rsa_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     fingerprint = base64.b64encode(hashlib.sha256(public_der).digest()).decode()
     payload = json.loads(base64.urlsafe_b64decode(login["TOKEN"].split(".")[1] + "=="))
     assert payload["iss"] == f"ACME-XY12345.SOPHIA_DAGSTER.SHA256:{fingerprint}"
@@ -178,8 +203,11 @@ def test_bad_key_material_names_the_setting(tmp_path: Path, rsa_key: rsa.RSAPriv
     with pytest.raises(SnowflakeAuthError, match=r"SNOWFLAKE_PRIVATE_KEY_PATH \(.*encrypted.p8\) is encrypted"):
         snowflake_resource(cloud_settings(snowflake_private_key_path=key_path))
     with pytest.raises(SnowflakeAuthError, match="SNOWFLAKE_PRIVATE_KEY_PASSPHRASE does not decrypt it") as caught:
-        snowflake_resource(cloud_settings(snowflake_private_key_path=key_path,
-                                          snowflake_private_key_passphrase="wrong-" + PASSPHRASE_CANARY))
+        snowflake_resource(
+            cloud_settings(
+                snowflake_private_key_path=key_path, snowflake_private_key_passphrase="wrong-" + PASSPHRASE_CANARY
+            )
+        )
     assert PASSPHRASE_CANARY not in str(caught.value)
     with pytest.raises(SnowflakeAuthError, match="SNOWFLAKE_PRIVATE_KEY is not a PEM private key"):
         snowflake_resource(cloud_settings(snowflake_private_key="not a key"))

@@ -78,7 +78,9 @@ class _Shape:
     converters: tuple[Converter, ...]
 
 
-def _meta(op: str, table: SourceTable, ts: datetime, loc: list[int], snapshot: bool, txid: int | None) -> dict[str, Any]:
+def _meta(
+    op: str, table: SourceTable, ts: datetime, loc: list[int], snapshot: bool, txid: int | None
+) -> dict[str, Any]:
     source: dict[str, Any] = {
         "ts_ms": int(ts.timestamp() * 1000),
         "schema": table.namespace,
@@ -93,15 +95,21 @@ def _meta(op: str, table: SourceTable, ts: datetime, loc: list[int], snapshot: b
 
 def _lines(data: bytearray) -> pa.Array:
     """One string per line of COPY output (JSON text never holds a raw newline)."""
-    return pacsv.read_csv(
-        pa.py_buffer(bytes(data)),
-        read_options=pacsv.ReadOptions(column_names=["doc"], block_size=max(1 << 20, len(data) + 1)),
-        parse_options=pacsv.ParseOptions(delimiter="\x02", quote_char=False, escape_char=False),
-        convert_options=pacsv.ConvertOptions(column_types={"doc": pa.string()}, strings_can_be_null=False),
-    ).column("doc").combine_chunks()
+    return (
+        pacsv.read_csv(
+            pa.py_buffer(bytes(data)),
+            read_options=pacsv.ReadOptions(column_names=["doc"], block_size=max(1 << 20, len(data) + 1)),
+            parse_options=pacsv.ParseOptions(delimiter="\x02", quote_char=False, escape_char=False),
+            convert_options=pacsv.ConvertOptions(column_types={"doc": pa.string()}, strings_can_be_null=False),
+        )
+        .column("doc")
+        .combine_chunks()
+    )
 
 
-def _row(columns: tuple[pgoutput.Column, ...], convert: tuple[Converter, ...], values: tuple, keys_only: bool = False) -> tuple[dict[str, Any], frozenset[str]]:
+def _row(
+    columns: tuple[pgoutput.Column, ...], convert: tuple[Converter, ...], values: tuple, keys_only: bool = False
+) -> tuple[dict[str, Any], frozenset[str]]:
     """Document fields of one tuple, and the names of unchanged TOAST values left out of it."""
     row: dict[str, Any] = {}
     unchanged: set[str] = set()
@@ -161,7 +169,9 @@ class PostgresCapture:
             if row is None:
                 problems.append(f"table {table.qualified} (collection {table.collection}) does not exist in the source")
             elif missing := [k for k in table.key if k not in row[2]]:
-                problems.append(f"collection {table.collection} is keyed on {missing}, which table {table.qualified} lacks")
+                problems.append(
+                    f"collection {table.collection} is keyed on {missing}, which table {table.qualified} lacks"
+                )
             elif not row[1] and row[0] != "f":
                 problems.append(
                     f"table {table.qualified} has no primary key and its REPLICA IDENTITY is not FULL: updates and "
@@ -279,7 +289,12 @@ class PostgresCapture:
             rows = self.conn.execute(
                 "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s,"
                 " 'proto_version', '1', 'publication_names', %s)",
-                (self.slot, None if upto_lsn is None else pgoutput.lsn_to_str(upto_lsn), max_messages, self.publication),
+                (
+                    self.slot,
+                    None if upto_lsn is None else pgoutput.lsn_to_str(upto_lsn),
+                    max_messages,
+                    self.publication,
+                ),
             ).fetchall()
         except psycopg.errors.UndefinedObject as exc:
             raise CaptureError(f"cannot read replication slot {self.slot!r}: {exc}") from exc
@@ -311,7 +326,9 @@ class PostgresCapture:
     def _remember(self, relation: pgoutput.Relation) -> None:
         unknown = [c.type_oid for c in relation.columns if c.type_oid not in self._element_oids]
         if unknown:
-            for oid, elem in self.conn.execute("SELECT oid::int, typelem::int FROM pg_type WHERE oid = ANY(%s)", (unknown,)):
+            for oid, elem in self.conn.execute(
+                "SELECT oid::int, typelem::int FROM pg_type WHERE oid = ANY(%s)", (unknown,)
+            ):
                 self._element_oids[oid] = elem
         convert = tuple(converter(c.type_oid, self._element_oids.get(c.type_oid) or None) for c in relation.columns)
         self._shapes[relation.relation_id] = _Shape(relation, convert)

@@ -1,10 +1,10 @@
 """``sophia-flow``: run the embedded data plane from a shell.
 
-    sophia-flow run [TASK]            stream continuously (Ctrl-C or ``pause`` stops it)
-    sophia-flow run --once [TASK]     run until caught up with the source, print what moved
-    sophia-flow status|stats [TASK...]
-    sophia-flow publish|pause|resume|reset TASK
-    sophia-flow demo [--changes N]    seed -> backfill -> burst of live changes -> caught up, with counts
+sophia-flow run [TASK]            stream continuously (Ctrl-C or ``pause`` stops it)
+sophia-flow run --once [TASK]     run until caught up with the source, print what moved
+sophia-flow status|stats [TASK...]
+sophia-flow publish|pause|resume|reset TASK
+sophia-flow demo [--changes N]    seed -> backfill -> burst of live changes -> caught up, with counts
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser(name).add_argument("tasks", nargs="*")
     for name in ("publish", "pause", "resume", "reset"):
         commands.add_parser(name).add_argument("task")
-    commands.add_parser("demo", help="the real flow on the demo schema").add_argument("--changes", type=int, default=2_000)
+    commands.add_parser("demo", help="the real flow on the demo schema").add_argument(
+        "--changes", type=int, default=2_000
+    )
     return parser
 
 

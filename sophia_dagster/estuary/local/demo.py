@@ -21,9 +21,10 @@ def source_and_warehouse_counts(plane: LocalDataPlane) -> dict[str, dict[str, in
     dsn = plane.source_dsn()
     plan = plane.plan(TASK)
     live = "" if plan.hard_delete else " WHERE \"_meta/op\" <> 'd'"
-    with psycopg.connect(dsn) as source, embedded_snowflake_resource(
-        plane.state_dir, plan.database, plan.schema
-    ).get_connection() as warehouse:
+    with (
+        psycopg.connect(dsn) as source,
+        embedded_snowflake_resource(plane.state_dir, plan.database, plan.schema).get_connection() as warehouse,
+    ):
         cursor = warehouse.cursor()
         counts = {}
         for table in TABLES:
@@ -35,7 +36,9 @@ def source_and_warehouse_counts(plane: LocalDataPlane) -> dict[str, dict[str, in
     return counts
 
 
-def run_demo(plane: LocalDataPlane, changes: int = 2_000, say: Callable[[str], Any] = print) -> dict[str, dict[str, int]]:
+def run_demo(
+    plane: LocalDataPlane, changes: int = 2_000, say: Callable[[str], Any] = print
+) -> dict[str, dict[str, int]]:
     """Seed, backfill, stream a burst of ``changes`` and catch up; returns the final counts per table."""
     dsn = plane.source_dsn()
     say("seeded the demo source" if seed_demo(dsn) else "demo source already seeded")

@@ -95,13 +95,18 @@ class Materializer:
 
     def ensure_table(self, cursor: Any, binding: TableBinding) -> list[str]:
         """Create ``binding``'s table or add the columns it lacks; returns the added column names."""
-        columns = [*binding.columns, Column(META_OP, "VARCHAR"), Column("flow_published_at", "TIMESTAMP_TZ"),
-                   Column("flow_document", "VARIANT")]
+        columns = [
+            *binding.columns,
+            Column(META_OP, "VARCHAR"),
+            Column("flow_published_at", "TIMESTAMP_TZ"),
+            Column("flow_document", "VARIANT"),
+        ]
         existing = self.table_columns(cursor, binding.table)
         if not existing:
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {quote(binding.table)} ("
-                + ", ".join(f"{quote(c.name)} {c.type}" for c in columns) + ")"
+                + ", ".join(f"{quote(c.name)} {c.type}" for c in columns)
+                + ")"
             )
             return []
         added = [c for c in columns if c.name.upper() not in existing]
@@ -149,15 +154,22 @@ class Materializer:
 
     def stage(self, cursor: Any, index: int, documents: list[dict[str, Any]]) -> int:
         """Bulk-load one binding's documents into the staging table; returns the rows loaded."""
-        return self.stage_json(cursor, index, pa.array([ENCODE(doc) for doc in documents], pa.string()),
-                               pa.array([doc["_meta"]["op"] for doc in documents], pa.string()))
+        return self.stage_json(
+            cursor,
+            index,
+            pa.array([ENCODE(doc) for doc in documents], pa.string()),
+            pa.array([doc["_meta"]["op"] for doc in documents], pa.string()),
+        )
 
     def stage_json(self, cursor: Any, index: int, documents: pa.Array, ops: pa.Array | None = None) -> int:
         """Bulk-load documents already encoded as JSON (all creates unless ``ops`` says otherwise)."""
         rows = len(documents)
         table = pa.Table.from_arrays(
-            [pa.array([index] * rows, pa.int32()), ops if ops is not None else pa.array(["c"] * rows, pa.string()),
-             documents],
+            [
+                pa.array([index] * rows, pa.int32()),
+                ops if ops is not None else pa.array(["c"] * rows, pa.string()),
+                documents,
+            ],
             schema=STAGING_SCHEMA,
         )
         self.staged_bytes[index] += documents.nbytes
@@ -168,7 +180,7 @@ class Materializer:
         if load.replace or (load.truncated and self.hard_delete):
             cursor.execute(f"DELETE FROM {target}")
         elif load.truncated:
-            cursor.execute(f'UPDATE {target} SET {quote(META_OP)} = %s', ("d",))
+            cursor.execute(f"UPDATE {target} SET {quote(META_OP)} = %s", ("d",))
         staged = f"(SELECT PARSE_JSON(doc) AS d, op FROM {self.staging} WHERE binding = {binding.index})"
         if not binding.delta and not load.replace and load.rows:
             keys = binding.key_columns()
@@ -191,7 +203,8 @@ class Materializer:
             return
         cursor.execute(
             f"DELETE FROM {CHECKPOINTS} WHERE materialization = %s AND binding IN ("
-            + ", ".join(["%s"] * len(checkpoints)) + ")",
+            + ", ".join(["%s"] * len(checkpoints))
+            + ")",
             (self.name, *checkpoints),
         )
         rows = ", ".join(["(%s, %s, %s, CURRENT_TIMESTAMP())"] * len(checkpoints))

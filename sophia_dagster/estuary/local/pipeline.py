@@ -108,7 +108,9 @@ class _Reduction:
 class Pipeline:
     """Runs one plan (a capture and the materialization it feeds) against a source and a warehouse."""
 
-    def __init__(self, plan: Plan, dsn: str, snowflake: SnowflakeResource, state: FlowState, batch_messages: int = 50_000) -> None:
+    def __init__(
+        self, plan: Plan, dsn: str, snowflake: SnowflakeResource, state: FlowState, batch_messages: int = 50_000
+    ) -> None:
         self.plan = plan
         self.snowflake = snowflake
         self.state = state
@@ -129,14 +131,23 @@ class Pipeline:
         self.capture.validate()
         self.capture.ensure_publication()
 
-    def run(self, until_caught_up: bool = True, stop: threading.Event | None = None, poll_seconds: float = 0.05,
-            wait_seconds: float = 900.0) -> RunReport:
+    def run(
+        self,
+        until_caught_up: bool = True,
+        stop: threading.Event | None = None,
+        poll_seconds: float = 0.05,
+        wait_seconds: float = 900.0,
+    ) -> RunReport:
         """Run until caught up with the source's current LSN, or until ``stop`` is set (continuous mode)."""
         started = time.monotonic()
         if not self.bindings:
             raise DataPlaneError(f"no warehouse binding reads the collections of {self.plan.capture}: nothing to run")
         with self._runner_lock() as owned:
-            report = self._run(until_caught_up, stop or threading.Event(), poll_seconds) if owned else self._await(wait_seconds)
+            report = (
+                self._run(until_caught_up, stop or threading.Event(), poll_seconds)
+                if owned
+                else self._await(wait_seconds)
+            )
         report.duration_seconds = time.monotonic() - started
         return report
 
@@ -213,10 +224,13 @@ class Pipeline:
         self.materializer.commit(cursor, loads, moved, _now())
         self.checkpoints.update(moved)
         report.commits += 1
-        self._record_stats({
-            r.binding.collection: (len(r.documents()), self.materializer.staged_bytes[r.binding.index])
-            for r in reductions.values() if r.documents()
-        })
+        self._record_stats(
+            {
+                r.binding.collection: (len(r.documents()), self.materializer.staged_bytes[r.binding.index])
+                for r in reductions.values()
+                if r.documents()
+            }
+        )
         if stale:
             for binding in stale:
                 self.materializer.ensure_table(cursor, binding)
@@ -270,9 +284,9 @@ class Pipeline:
                 report.count(binding.collection, "c", rows)
             self.materializer.commit(cursor, loads, {b.table: lsn for b in bindings}, _now())
         self.checkpoints.update({b.table: lsn for b in bindings})
-        self._record_stats({
-            b.collection: (loads[b.index].rows, self.materializer.staged_bytes[b.index]) for b in bindings
-        })
+        self._record_stats(
+            {b.collection: (loads[b.index].rows, self.materializer.staged_bytes[b.index]) for b in bindings}
+        )
         logger.info("backfilled %s as of %s", ", ".join(b.table for b in bindings), lsn_to_str(lsn))
 
     # checks and setup ------------------------------------------------------------------------------------

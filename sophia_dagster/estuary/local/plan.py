@@ -15,7 +15,15 @@ from sophia_dagster.estuary.catalog import Capture, Catalog, Materialization
 from sophia_dagster.estuary.local.capture import SourceTable
 from sophia_dagster.estuary.local.materialize import Column, TableBinding
 from sophia_dagster.estuary.local.values import (
-    ARRAY_ELEMENTS, BOOL_OID, DATE_OID, FLOAT_OIDS, INT_OIDS, JSON_OIDS, NUMERIC_OID, TIMESTAMP_OID, TIMESTAMPTZ_OID,
+    ARRAY_ELEMENTS,
+    BOOL_OID,
+    DATE_OID,
+    FLOAT_OIDS,
+    INT_OIDS,
+    JSON_OIDS,
+    NUMERIC_OID,
+    TIMESTAMP_OID,
+    TIMESTAMPTZ_OID,
 )
 
 POSTGRES_CONNECTORS = {"source-postgres"}
@@ -136,7 +144,8 @@ def capture_of(catalog: Catalog, task: str) -> str:
         return task
     materialization = catalog.materializations[task]
     feeding = {
-        name for name, capture in catalog.captures.items()
+        name
+        for name, capture in catalog.captures.items()
         for b in capture.bindings
         if any(b.target == mb.source_name for mb in materialization.bindings) and runnable_reason(catalog, name) is None
     }
@@ -158,15 +167,19 @@ def build_plan(catalog: Catalog, task: str, conn: psycopg.Connection) -> Plan:
     advanced = capture.endpoint.connector.config.get("advanced") or {}
     tables = tuple(
         SourceTable(b.resource["namespace"], b.resource["stream"], b.target, _key_fields(catalog, b.target))
-        for b in capture.bindings if not b.disable
+        for b in capture.bindings
+        if not b.disable
     )
     by_collection = {t.collection: t for t in tables}
     materializations = [
-        name for name, m in catalog.materializations.items()
+        name
+        for name, m in catalog.materializations.items()
         if runnable_reason(catalog, name) is None and any(b.source_name in by_collection for b in m.bindings)
     ]
     if len(materializations) > 1:
-        raise NotRunnableHere(f"capture {capture_name} feeds {len(materializations)} materializations; one runs locally")
+        raise NotRunnableHere(
+            f"capture {capture_name} feeds {len(materializations)} materializations; one runs locally"
+        )
     name = materializations[0] if materializations else None
     config = catalog.materializations[name].endpoint.connector.config if name else {}
     bindings, sources = [], {}
@@ -175,14 +188,26 @@ def build_plan(catalog: Catalog, task: str, conn: psycopg.Connection) -> Plan:
         if table is None or binding.disable:
             continue
         properties = catalog.collections[binding.source_name].document_schema.get("properties") or {}
-        bindings.append(TableBinding(
-            index, binding.resource["table"], binding.source_name, table.key,
-            bool(binding.resource.get("delta_updates")), binding_columns(conn, table, properties),
-        ))
+        bindings.append(
+            TableBinding(
+                index,
+                binding.resource["table"],
+                binding.source_name,
+                table.key,
+                bool(binding.resource.get("delta_updates")),
+                binding_columns(conn, table, properties),
+            )
+        )
         sources[index] = table.qualified
     return Plan(
-        capture=capture_name, materialization=name,
-        publication=advanced.get("publicationName", "flow_publication"), slot=advanced.get("slotName", "flow_slot"),
-        tables=tables, bindings=tuple(bindings), sources=sources, hard_delete=bool(config.get("hardDelete", False)),
-        database=str(config.get("database", "SOPHIA")), schema=str(config.get("schema", "RAW")),
+        capture=capture_name,
+        materialization=name,
+        publication=advanced.get("publicationName", "flow_publication"),
+        slot=advanced.get("slotName", "flow_slot"),
+        tables=tables,
+        bindings=tuple(bindings),
+        sources=sources,
+        hard_delete=bool(config.get("hardDelete", False)),
+        database=str(config.get("database", "SOPHIA")),
+        schema=str(config.get("schema", "RAW")),
     )

@@ -92,7 +92,12 @@ class LocalDataPlane(EstuaryRuntime):
                 raise LocalDataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
             if runnable_reason(catalog, name):
                 continue
-            pipeline = Pipeline(self.plan(name, catalog), self.source_dsn(), embedded_snowflake_resource(Path(self.state_dir)), self.flow_state)
+            pipeline = Pipeline(
+                self.plan(name, catalog),
+                self.source_dsn(),
+                embedded_snowflake_resource(Path(self.state_dir)),
+                self.flow_state,
+            )
             try:
                 pipeline.capture.validate() if dry_run else pipeline.prepare()
             except CaptureError as exc:
@@ -181,11 +186,18 @@ class LocalDataPlane(EstuaryRuntime):
         if known.get("disabled"):
             return TaskStatus(**common, status="taskDisabled", message="task shards are disabled", disabled=True)
         if known.get("error"):
-            return TaskStatus(**common, status="error", message=known["error"], controller_error=known["error"],
-                              controller_failures=known.get("failures", 0))
+            return TaskStatus(
+                **common,
+                status="error",
+                message=known["error"],
+                controller_error=known["error"],
+                controller_failures=known.get("failures", 0),
+            )
         if "lsn" not in known:
             return TaskStatus(**common, status="warning", message="not run yet in the embedded data plane")
-        return TaskStatus(**common, status="ok", message=f"caught up to LSN {lsn_to_str(known['lsn'])} at {known['last_run']}")
+        return TaskStatus(
+            **common, status="ok", message=f"caught up to LSN {lsn_to_str(known['lsn'])} at {known['last_run']}"
+        )
 
 
 def _metadata(report: RunReport, collection: str) -> dict[str, dg.MetadataValue]:

@@ -14,7 +14,14 @@ from typing import Any
 from psycopg import sql
 
 from sophia_dagster.estuary.local.values import (
-    ARRAY_ELEMENTS, BOOL_OID, BYTEA_OID, FLOAT_OIDS, INT_OIDS, JSON_OIDS, NUMERIC_OID, TIMESTAMP_OID,
+    ARRAY_ELEMENTS,
+    BOOL_OID,
+    BYTEA_OID,
+    FLOAT_OIDS,
+    INT_OIDS,
+    JSON_OIDS,
+    NUMERIC_OID,
+    TIMESTAMP_OID,
     TIMESTAMPTZ_OID,
 )
 
@@ -30,7 +37,9 @@ def _scalar(value: sql.Composable, type_oid: int) -> sql.Composable:
     if type_oid == TIMESTAMPTZ_OID:
         return sql.SQL("replace(regexp_replace({}::text, '\\+00$', 'Z'), ' ', 'T')").format(value)
     if type_oid == TIMESTAMP_OID:
-        return sql.SQL("CASE WHEN isfinite({v}) THEN replace({v}::text, ' ', 'T') || 'Z' ELSE {v}::text END").format(v=value)
+        return sql.SQL("CASE WHEN isfinite({v}) THEN replace({v}::text, ' ', 'T') || 'Z' ELSE {v}::text END").format(
+            v=value
+        )
     if type_oid == BYTEA_OID:
         return sql.SQL("translate(encode({}, 'base64'), E'\\n', '')").format(value)
     return sql.SQL("{}::text").format(value)
@@ -52,6 +61,8 @@ def value_sql(column: str, type_oid: int, element_oid: int) -> sql.Composable:
 
 def documents_sql(table: sql.Composable, columns: list[tuple[str, int, int]], meta: dict[str, Any]) -> sql.Composable:
     """A query of one JSON document per row of ``table``: its columns plus ``_meta``."""
-    items = [sql.SQL("{} AS {}").format(value_sql(name, oid, elem), sql.Identifier(name)) for name, oid, elem in columns]
+    items = [
+        sql.SQL("{} AS {}").format(value_sql(name, oid, elem), sql.Identifier(name)) for name, oid, elem in columns
+    ]
     items.append(sql.SQL("{}::json AS {}").format(sql.Literal(json.dumps(meta)), sql.Identifier("_meta")))
     return sql.SQL("SELECT row_to_json(r) FROM (SELECT {} FROM {}) r").format(sql.SQL(", ").join(items), table)
