@@ -14,7 +14,6 @@ from sophia_dagster.embedded.demo import generate_changes
 from sophia_dagster.estuary.local.demo import report_counts, source_and_warehouse_counts
 
 BURST_CHANGES = 2_000
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -22,8 +21,6 @@ def _instance(state_dir: Path) -> dg.DagsterInstance:
     """The persistent instance `make ui` opens too, so the demo's runs show in the web UI."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str((state_dir / "dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
     return dg.DagsterInstance.get()
 
 
