@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from dotenv import dotenv_values
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -100,6 +102,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Only explicit values: `load_settings` layers the sources itself so it can tell origins."""
         return (init_settings,)
+
+    @field_validator("postgres_dsn")
+    @classmethod
+    def _parseable_dsn(cls, dsn: SecretStr | None) -> SecretStr | None:
+        """A DSN libpq cannot parse fails at load, before libpq's message (which quotes it) can reach a log."""
+        if dsn is not None:
+            try:
+                conninfo_to_dict(dsn.get_secret_value())
+            except ProgrammingError:
+                raise ValueError(
+                    "not a PostgreSQL connection string (postgresql://user:password@host:port/dbname, "
+                    "or key=value pairs)"
+                ) from None
+        return dsn
 
     @model_validator(mode="after")
     def _require_cloud_credentials(self) -> Settings:

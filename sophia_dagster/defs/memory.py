@@ -105,7 +105,7 @@ def deal_pipeline(source_postgres: SourcePostgres) -> pa.Table:
         )
         names = [column.name for column in cursor.description]
         rows = cursor.fetchall()
-    return pa.Table.from_pylist([dict(zip(names, row)) for row in rows])
+    return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows])
 
 
 @dg.asset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -56,7 +57,8 @@ class TokenSource:
 
     ``exchange`` posts ``{"refresh_token_id", "secret"}`` to ``rpc/generate_access_token`` and returns
     the JSON answer. Single-use refresh tokens are rotated: a ``refresh_token`` in the answer replaces
-    the current one (in memory only, so it is never written anywhere).
+    the current one (in memory only, so it is never written anywhere). Threads sharing a source exchange
+    one at a time, so a single-use token is never spent twice.
     """
 
     def __init__(self, api_token: str, exchange: Callable[[dict[str, str]], dict[str, Any]], redactor: Redactor):
@@ -65,6 +67,7 @@ class TokenSource:
         self._jwt: str | None = None
         self._expires = 0.0
         self._refresh: RefreshToken | None = None
+        self._lock = threading.Lock()
         redactor.add([api_token])
         if is_jwt(api_token.strip()):
             self._set_jwt(api_token.strip())
@@ -78,6 +81,10 @@ class TokenSource:
 
     def access_token(self) -> str:
         """A JWT valid for at least another minute."""
+        with self._lock:
+            return self._valid_jwt()
+
+    def _valid_jwt(self) -> str:
         if self._jwt and self._expires - time.time() > REFRESH_MARGIN_SECONDS:
             return self._jwt
         if self._refresh is None:

@@ -11,7 +11,7 @@ import contextlib
 import copy
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -141,13 +141,16 @@ class EstuaryClient:
         url = f"{self.pg_url}/rpc/generate_access_token"
         return self.http.request("POST", url, json=body, headers={"apikey": self.anon_key}).json()
 
+    def _bearer(self, extra: Mapping[str, str] | None = None) -> Callable[[], dict[str, str]]:
+        """Headers with a valid access token, built per attempt: a retry may come after the token expired."""
+        return lambda: {"Authorization": f"Bearer {self.tokens.access_token()}", **(extra or {})}
+
     def _pg(self, method: str, path: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        auth = {"apikey": self.anon_key, "Authorization": f"Bearer {self.tokens.access_token()}"}
-        return self.http.request(method, f"{self.pg_url}/{path}", headers={**auth, **(headers or {})}, **kwargs)
+        auth = self._bearer({"apikey": self.anon_key, **(headers or {})})
+        return self.http.request(method, f"{self.pg_url}/{path}", headers=auth, **kwargs)
 
     def _agent_get(self, path: str, params: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.tokens.access_token()}"}
-        return self.http.request("GET", f"{self.agent_url}/{path}", params=params, headers=headers)
+        return self.http.request("GET", f"{self.agent_url}/{path}", params=params, headers=self._bearer())
 
     def _pg_rows(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
         """All rows of a PostgREST read, paged with ``Range`` until a short page."""
@@ -252,8 +255,10 @@ class EstuaryClient:
             if dry_run or outcome != "success":
                 self._delete_draft(draft_id)
             return PublishResult(pub_id=pub_id, status=outcome, dry_run=dry_run, names=names)
-        errors = self.draft_errors(draft_id) + mismatch_errors(job)
-        self._delete_draft(draft_id)
+        try:
+            errors = self.draft_errors(draft_id) + mismatch_errors(job)
+        finally:
+            self._delete_draft(draft_id)
         concurrent = outcome == "expectPubIdMismatch" or any(EXPECT_PUB_ID_ERROR.search(e.detail) for e in errors)
         raise (ConcurrentChangeError if concurrent else PublicationFailed)(pub_id, outcome, names, errors)
 

@@ -2,8 +2,8 @@
 
 Retried: 429 (honouring ``Retry-After`` in seconds or as an HTTP date), 5xx, timeouts and connection
 errors, with capped exponential backoff, jitter and a bound on the total time spent. The agent API's
-307 + ``Location`` + ``Retry-After`` is followed after the delay it asks for. Any other 4xx is raised at
-once after exactly one request.
+307 + ``Location`` + ``Retry-After`` is followed after the delay it asks for (only to the same scheme, host
+and port: the request carries the access token). Any other 4xx is raised at once after exactly one request.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from sophia_dagster.estuary.errors import EstuaryAPIError
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 500
+TRANSIENT_TRANSPORT_ERRORS = (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)
+"""Failures worth another try; others (an unsupported scheme, a malformed request) would fail the same way again."""
 
 
 class RetryPolicy(BaseModel):
@@ -88,6 +90,11 @@ def error_message(response: httpx.Response) -> tuple[str, str | None]:
     return ("; ".join(parts) or str(body))[:MAX_MESSAGE_CHARS], str(code) if code is not None else None
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port: a redirect elsewhere is never followed, so the bearer token stays with Estuary."""
+    return url.scheme, url.host, url.port
+
+
 class _Transient(NamedTuple):
     """A failed attempt worth retrying, and the server's requested delay if it gave one."""
 
@@ -121,11 +128,12 @@ class EstuaryHttp:
         *,
         params: Any = None,
         json: Any = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         recover: Callable[[], httpx.Response | None] | None = None,
     ) -> httpx.Response:
         """Send a request, retrying transient failures; raise :class:`EstuaryAPIError` otherwise.
 
+        ``headers`` may be a function, called before every attempt (so a retry carries a fresh access token).
         ``recover`` is consulted before re-sending a non-idempotent request whose answer was lost:
         when it finds the effect of the first attempt, that answer is returned instead of sending again.
         """
@@ -136,7 +144,8 @@ class EstuaryHttp:
             attempt += 1
             if attempt > 1 and recover is not None and (found := recover()) is not None:
                 return found
-            outcome = self._attempt(method, url, path, params, json, headers)
+            sent = headers() if callable(headers) else headers
+            outcome = self._attempt(method, url, path, params, json, sent)
             if isinstance(outcome, httpx.Response):
                 return outcome
             self._wait_or_raise(outcome, attempt, started)
@@ -150,15 +159,21 @@ class EstuaryHttp:
             response = self._client.request(method, url, params=params, json=json, headers=headers)
         except httpx.TimeoutException:
             return _Transient(EstuaryAPIError(method, path, None, "timed out"), None)
-        except httpx.TransportError as exc:
+        except TRANSIENT_TRANSPORT_ERRORS as exc:
             return _Transient(EstuaryAPIError(method, path, None, f"connection failed: {type(exc).__name__}"), None)
+        except httpx.TransportError as exc:
+            raise EstuaryAPIError(method, path, None, f"request not sent: {type(exc).__name__}") from None
         if response.is_success:
             return response
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if response.status_code in (307, 308) and "Location" in response.headers:
-            location = str(response.url.join(response.headers["Location"]))
+            location = response.url.join(response.headers["Location"])
+            if _origin(location) != _origin(response.url):
+                raise EstuaryAPIError(
+                    method, path, response.status_code, f"redirected to another host ({location.host}); not followed"
+                )
             return _Transient(
-                EstuaryAPIError(method, path, response.status_code, "redirected"), retry_after or 0.0, location
+                EstuaryAPIError(method, path, response.status_code, "redirected"), retry_after or 0.0, str(location)
             )
         message, code = error_message(response)
         error = EstuaryAPIError(method, path, response.status_code, self.redact(message), code)

@@ -27,7 +27,7 @@ def _features(text: str) -> Iterator[str]:
         padded = f"<{word}>"
         for start in range(len(padded) - 2):
             yield f"c:{padded[start : start + 3]}"
-    for first, second in zip(words, words[1:]):
+    for first, second in zip(words, words[1:], strict=False):
         yield f"b:{first} {second}"
 
 

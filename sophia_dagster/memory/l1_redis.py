@@ -19,7 +19,13 @@ from sophia_dagster.memory.errors import MissingValueError, TierUnavailableError
 from sophia_dagster.memory.refs import OutputRef
 from sophia_dagster.memory.store import Stored, TierIOManager, TierStore
 
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
+"""Redis being down, full (maxmemory with noeviction) or a read-only replica: the cache tier is unavailable."""
 
 
 class RedisStore(TierStore):

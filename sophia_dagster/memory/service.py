@@ -144,7 +144,7 @@ class UnifiedMemoryService:
             cursor = conn.cursor()
             cursor.execute(sql, dict(params or {}))
             names = [column[0] for column in cursor.description or []]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def _context_ref(self, user_id: str) -> OutputRef:
         return OutputRef(("service", "conversation_context"), user_id, {TTL_METADATA_KEY: self.context_ttl_seconds})

@@ -3,12 +3,14 @@
 import base64
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from sophia_dagster.estuary.errors import EstuaryAPIError, EstuaryError
-from sophia_dagster.estuary.http import parse_retry_after
+from sophia_dagster.estuary.http import EstuaryHttp, Redactor, RetryPolicy, parse_retry_after
 from sophia_dagster.estuary.resource import EstuaryWorkspace
 from tests.estuary.conftest import make_workspace
 from tests.fakes.estuary_server import FakeEstuary, http_date_in
@@ -57,6 +59,28 @@ def test_agent_redirect_is_followed_after_its_retry_after(fake: FakeEstuary, liv
     assert time.monotonic() - started >= 0.25
     (redirected, followed) = [r for r in fake.requests if r.path == STATUS]
     assert (redirected.status, followed.status) == (307, 200) and followed.query == redirected.query
+
+
+def test_redirect_to_another_host_is_refused_so_the_token_stays_with_estuary() -> None:
+    sent: list[httpx.Request] = []
+
+    def agent(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(307, headers={"Location": "https://collector.example/steal", "Retry-After": "0"})
+
+    http = EstuaryHttp(2.0, RetryPolicy(), Redactor(), transport=httpx.MockTransport(agent))
+    with pytest.raises(EstuaryAPIError) as caught:
+        http.request("GET", f"https://api.estuary.dev{STATUS}", headers={"Authorization": "Bearer agent-jwt"})
+    assert [r.url.host for r in sent] == ["api.estuary.dev"]
+    assert caught.value.status == 307 and "collector.example" in str(caught.value)
+
+
+def test_a_request_that_cannot_be_sent_is_not_retried() -> None:
+    http = EstuaryHttp(2.0, RetryPolicy(initial_backoff_seconds=2.0), Redactor())
+    started = time.monotonic()
+    with pytest.raises(EstuaryAPIError, match="request not sent: UnsupportedProtocol"):
+        http.request("GET", "ftp://api.estuary.dev/api/v1/catalog/status")
+    assert time.monotonic() - started < 1.0
 
 
 @pytest.mark.parametrize("kind", ["500", "503", "drop", "slow"])
@@ -137,6 +161,17 @@ def test_expired_access_token_is_refreshed_before_use(fake: FakeEstuary) -> None
     assert fake.count("GET", STATUS) == 3 and all(r.status == 200 for r in fake.requests)
 
 
+def test_a_retry_after_the_access_token_expired_sends_a_fresh_one(fake: FakeEstuary) -> None:
+    fake.token_ttl = 1.0  # the token sent first has expired by the time the retry goes out
+    fake.add_live("acme/src", "capture", {"endpoint": {}})
+    ws = make_workspace(fake)
+    fake.fail_next("429", retry_after="1.2", path=STATUS)
+    assert ws.status(["acme/src"])[0].status == "ok"
+    (limited, retried) = [r for r in fake.requests if r.path == STATUS]
+    assert (limited.status, retried.status) == (429, 200)
+    assert limited.headers["authorization"] != retried.headers["authorization"]
+
+
 def test_single_use_refresh_tokens_rotate(fake: FakeEstuary) -> None:
     fake.token_ttl = 1.0  # every call needs a new access token
     fake.add_live("acme/src", "capture", {"endpoint": {}})
@@ -146,6 +181,15 @@ def test_single_use_refresh_tokens_rotate(fake: FakeEstuary) -> None:
     exchanges = [r for r in fake.requests if r.path.endswith("generate_access_token")]
     assert len(exchanges) == 3 and all(r.status == 200 for r in exchanges)
     assert len({r.body for r in exchanges}) == 3  # a new secret each time
+
+
+def test_threads_sharing_a_single_use_refresh_token_exchange_it_once(fake: FakeEstuary) -> None:
+    fake.latency_seconds = 0.2
+    client = make_workspace(fake, api_token=fake.issue_refresh_token(single_use=True)).client
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        tokens = list(pool.map(lambda _: client.tokens.access_token(), range(4)))
+    assert len(set(tokens)) == 1
+    assert fake.count(path="generate_access_token") == 1
 
 
 def test_a_ready_access_jwt_is_used_without_an_exchange(fake: FakeEstuary) -> None:

@@ -94,6 +94,17 @@ def test_build_failure_raises_estuary_errors_and_deletes_the_draft(
     assert fake.drafts == {} and "acme/wh" not in fake.live
 
 
+def test_failed_publication_deletes_its_draft_even_when_its_errors_cannot_be_read(
+    fake: FakeEstuary, workspace: EstuaryWorkspace
+) -> None:
+    spec = {"bindings": [{"resource": {"table": "t"}, "source": "acme/never-published"}]}
+    fake.fail_next("403", path="/draft_errors")
+    with pytest.raises(EstuaryAPIError) as caught:
+        workspace.client.publish([DraftSpec("acme/wh", "materialization", spec, ZERO_PUB_ID)])
+    assert caught.value.status == 403 and caught.value.path.endswith("/draft_errors")
+    assert fake.drafts == {} and fake.count("DELETE", "/rest/v1/drafts") == 1
+
+
 def test_dry_run_changes_nothing(fake: FakeEstuary, workspace: EstuaryWorkspace) -> None:
     result = workspace.publish(dry_run=True)
     assert result.dry_run and result.status == "success"

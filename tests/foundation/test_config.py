@@ -108,6 +108,13 @@ def test_a_bad_value_names_the_key_and_where_it_came_from(tmp_path: Path) -> Non
         load_settings(environ={}, cwd=tmp_path)
 
 
+@pytest.mark.parametrize("dsn", [f"postgresql//app:{CANARY}@db/sophia", f"host=db password={CANARY} sslmode"])
+def test_an_unparseable_postgres_dsn_is_named_without_its_value(tmp_path: Path, dsn: str) -> None:
+    with pytest.raises(ConfigError, match=r"POSTGRES_DSN \(from environment\): not a PostgreSQL connection") as raised:
+        load_settings(environ={"POSTGRES_DSN": dsn}, cwd=tmp_path)
+    assert CANARY not in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [("snowflake_role = [unclosed", "not valid TOML"), ('snowflake_rol = "X"', "unknown keys: snowflake_rol")],
@@ -127,7 +134,8 @@ def test_a_named_config_file_that_does_not_exist_is_an_error(tmp_path: Path) -> 
 def test_show_masks_every_secret_and_names_origins(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     for name in config.SECRET_FIELDS:
-        monkeypatch.setenv(name.upper(), f"{CANARY}-{name}")
+        shape = "host=db password={}" if name == "postgres_dsn" else "{}"  # a DSN must parse
+        monkeypatch.setenv(name.upper(), shape.format(f"{CANARY}-{name}"))
     assert config.main(["show"]) == 0
     out = capsys.readouterr().out
     assert CANARY not in out

@@ -114,6 +114,7 @@ def test_a_transaction_left_open_by_a_dead_runner_is_rolled_back_before_writing(
         cursor.execute("BEGIN")
         cursor.execute("DELETE FROM deals WHERE id <= 10")
         sessions.remember(abandoned, pipeline.session_file)
+        assert pipeline.session_file.stat().st_mode & 0o777 == 0o600
         with env.source() as conn:
             conn.execute("UPDATE deals SET probability = 3 WHERE id <= 10")
         report = plane.run("sophia/postgres-cdc")

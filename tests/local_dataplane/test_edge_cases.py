@@ -93,6 +93,20 @@ def test_a_dropped_slot_stops_with_a_clear_message_and_reset_recovers(env: Env, 
     assert plane.status(["sophia/postgres-cdc"])[0].status == "ok"
 
 
+def test_a_warehouse_error_is_recorded_so_status_shows_the_failed_run(env: Env) -> None:
+    plane = env.plane()
+    plane.run("sophia/postgres-cdc")
+    with env.warehouse() as conn:
+        conn.cursor().execute("DROP TABLE deals")
+        conn.cursor().execute("CREATE VIEW deals AS SELECT 1 AS unrelated")
+    with env.source() as conn:
+        conn.execute("UPDATE deals SET probability = 7 WHERE id <= 3")
+    with pytest.raises(LocalDataPlaneError):
+        plane.run("sophia/postgres-cdc")
+    (status,) = plane.status(["sophia/postgres-cdc"])
+    assert status.status == "error" and status.controller_failures == 1
+
+
 def test_tables_without_a_primary_key_are_refused_at_publish_unless_replica_identity_full(env: Env) -> None:
     with env.source() as conn:
         conn.execute("CREATE TABLE notes (id int, body text)")

@@ -158,7 +158,10 @@ def test_backfill_documents_built_in_sql_equal_the_streamed_conversion(env: Env)
             ).fetchall()
             with snapshot.cursor().copy("COPY type_zoo TO STDOUT") as copy:
                 converted = [
-                    {name: None if v is None else converter(oid)(v) for (name, oid), v in zip(columns, values)}
+                    {
+                        name: None if v is None else converter(oid)(v)
+                        for (name, oid), v in zip(columns, values, strict=True)
+                    }
                     for values in copy.rows()
                 ]
     finally:

@@ -16,7 +16,7 @@ import redis
 from sophia_dagster.memory.errors import MissingValueError, TierUnavailableError
 from sophia_dagster.memory.l1_redis import RedisIOManager, RedisStore
 from sophia_dagster.memory.refs import OutputRef
-from tests.memory.conftest import asset_returning, collector, free_port
+from tests.memory.conftest import RedisServer, asset_returning, collector, free_port
 
 VALUES = {
     "frame": pd.DataFrame({"n": [1, 2, 3], "s": ["a", None, "c"], "t": pd.to_datetime(["2025-01-01"] * 3, utc=True)}),
@@ -137,3 +137,11 @@ def test_unreachable_redis_is_a_clear_error_without_the_password() -> None:
     with pytest.raises(TierUnavailableError, match="L1 redis is unreachable while writing asset a") as caught:
         store.write(OutputRef(("a",)), {"v": 1}, "v1")
     assert "canary-pass-123" not in str(caught.value)
+
+
+def test_a_full_redis_is_an_unavailable_cache_not_a_crash(redis_server: RedisServer) -> None:
+    redis.Redis.from_url(redis_server.url).config_set("maxmemory", "1")  # noeviction: writes are refused
+    store = RedisStore(url=redis_server.url)
+    with pytest.raises(TierUnavailableError, match="L1 redis is unreachable while writing asset full") as caught:
+        store.write(OutputRef(("full",)), {"v": 1}, "v1")
+    assert isinstance(caught.value.__cause__, redis.exceptions.OutOfMemoryError)

@@ -70,8 +70,8 @@ def test_embedding_is_deterministic_unit_length_and_lexical() -> None:
     assert len(vector) == DIMENSIONS
     assert math.isclose(sum(v * v for v in vector), 1.0, rel_tol=1e-9)
     assert vector == embed("renewal  PRICING discussion!")
-    near = sum(a * b for a, b in zip(vector, embed("pricing for the renewal")))
-    far = sum(a * b for a, b in zip(vector, embed("kubernetes cluster autoscaling")))
+    near = sum(a * b for a, b in zip(vector, embed("pricing for the renewal"), strict=True))
+    far = sum(a * b for a, b in zip(vector, embed("kubernetes cluster autoscaling"), strict=True))
     assert near > 0.3 > far
     assert embed("") == [0.0] * DIMENSIONS
 

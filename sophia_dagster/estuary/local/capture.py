@@ -139,7 +139,11 @@ class PostgresCapture:
     def connect(self, **kwargs: Any) -> psycopg.Connection:
         """A new session configured for text values the converters expect."""
         conn = psycopg.connect(self.dsn, autocommit=True, **kwargs)
-        conn.execute(SESSION_SETUP)
+        try:
+            conn.execute(SESSION_SETUP)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @property

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
+import snowflake.connector
 from pydantic import Field
 
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres
@@ -74,7 +75,7 @@ class LocalDataPlane(EstuaryRuntime):
         pipeline = self.pipeline(task)
         try:
             report = pipeline.run(until_caught_up=until_caught_up, **kwargs)
-        except (DataPlaneError, CaptureError, psycopg.Error) as exc:
+        except (DataPlaneError, CaptureError, psycopg.Error, snowflake.connector.errors.Error) as exc:
             self.flow_state.record_run(list(pipeline.plan.tasks), str(exc))
             raise LocalDataPlaneError(str(exc)) from None
         finally:

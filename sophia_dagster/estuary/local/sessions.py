@@ -18,11 +18,13 @@ from dagster_snowflake import SnowflakeResource
 
 
 def remember(conn: Any, path: Path) -> None:
-    """Record the session of ``conn`` as this process's."""
+    """Record the session of ``conn`` as this process's (the file is owner-only before the tokens are written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     token = conn.rest.token
-    path.write_text(json.dumps({"pid": os.getpid(), "token": token, "master": conn.rest.master_token or token}))
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps({"pid": os.getpid(), "token": token, "master": conn.rest.master_token or token}))
 
 
 def forget(path: Path) -> None:
