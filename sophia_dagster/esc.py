@@ -43,9 +43,9 @@ def open_esc_environment(
             properties = values.json().get("properties") or {}
     except httpx.HTTPStatusError as exc:
         raise EscError(f"environment {name}: HTTP {exc.response.status_code} from {exc.request.url.path}") from None
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
+    except (httpx.HTTPError, ValueError, KeyError, AttributeError) as exc:
         raise EscError(f"environment {name}: {type(exc).__name__} talking to {api_url}") from None
-    variables = _plain(properties.get("environmentVariables", {}))
+    variables = _plain(properties.get("environmentVariables", {})) if isinstance(properties, dict) else None
     if not isinstance(variables, dict):
         raise EscError(f"environment {name}: environmentVariables is not an object")
     return {key: value if isinstance(value, str) else str(value) for key, value in variables.items()}

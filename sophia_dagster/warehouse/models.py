@@ -90,6 +90,8 @@ def _split_header(path: Path, text: str) -> tuple[dict[str, str], str]:
         match = _HEADER.match(lines.pop(0))
         if not match:
             raise ModelError(f"{path}: header lines must read '-- key: value'")
+        if match.group(1) in header:
+            raise ModelError(f"{path}: header key '{match.group(1)}' is given twice")
         header[match.group(1)] = match.group(2)
     return header, "\n".join(lines).strip().rstrip(";")
 

@@ -199,3 +199,10 @@ def test_the_seeds_example_names_are_not_defaults() -> None:
     sources = "".join(path.read_text() for path in package.rglob("*") if path.suffix in {".py", ".yaml", ".toml"})
     for example in ("SCOOBYJAVA15", "UHDECNO", "scoobyjava"):
         assert example not in sources
+
+
+def test_esc_answering_a_malformed_environment_is_named(tmp_path: Path) -> None:
+    with running_fake_esc(ESC_TOKEN) as esc:
+        esc.environments["sophia-org/platform/prod"] = {"environmentVariables": ["not", "an", "object"]}
+        with pytest.raises(ConfigError, match="environmentVariables is not an object"):
+            load_settings(environ={**PROD_ENV, **_esc_environ(esc.url)}, cwd=tmp_path)

@@ -15,6 +15,7 @@ from sophia_dagster.estuary.assets import build_task_asset
 from sophia_dagster.estuary.catalog import load_catalog
 from sophia_dagster.estuary.local.cli import main as flow_cli
 from sophia_dagster.estuary.local.resource import LocalDataPlaneError
+from sophia_dagster.estuary.local.state import FlowState
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
 from tests.local_dataplane.conftest import DEMO_TABLES, Env, assert_tables_equal, write_catalog
 
@@ -205,3 +206,11 @@ def test_the_demo_command_shows_counts_matching_the_source(env: Env, capsys: pyt
     counts = json.loads(captured.out)
     assert set(counts) == set(DEMO_TABLES)
     assert all(pair["source"] == pair["warehouse"] > 0 for pair in counts.values())
+
+
+def test_a_corrupt_state_file_is_named(tmp_path) -> None:
+    state = FlowState(tmp_path)
+    state.root.mkdir(parents=True)
+    state.file.write_text("{not json")
+    with pytest.raises(ValueError, match=r"data-plane state .*state.json is corrupt"):
+        state.task("sophia/postgres-cdc")

@@ -108,6 +108,7 @@ def test_assets_declare_deps_from_the_sql_and_a_freshness_policy() -> None:
             "bad.sql: invalid header: fail_window_minutes: Field required",
         ),
         (HEADER + "-- not a header\nSELECT 1", "bad.sql: header lines must read '-- key: value'"),
+        (HEADER + "-- target_lag: 1 hour\nSELECT 1 FROM SOPHIA.RAW.DEALS", "header key 'target_lag' is given twice"),
         (HEADER + "SELECT * FROM RAW.DEALS", "bad.sql: table 'RAW.DEALS' must be qualified as DATABASE.SCHEMA.TABLE"),
         (HEADER + "DELETE FROM SOPHIA.RAW.DEALS", "bad.sql: a model must be a single SELECT, found DELETE"),
         (HEADER + "SELECT FROM WHERE (", "bad.sql: not valid Snowflake SQL"),

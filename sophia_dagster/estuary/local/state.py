@@ -43,6 +43,10 @@ class FlowState:
             return json.loads(self.file.read_text())
         except FileNotFoundError:
             return {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(
+                f"data-plane state {self.file} is corrupt ({exc}); move it aside to start afresh"
+            ) from None
 
     def task(self, name: str) -> dict[str, Any]:
         """What is known of one task."""
