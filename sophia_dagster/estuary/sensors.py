@@ -10,8 +10,9 @@ Every tick reads the status and the hourly stats of all tasks in batches (100 na
 The cursor holds the last tick time, the per-binding counters of each task's current stats bucket
 (to compute what is new within an hour) and the tasks currently unhealthy.
 
-A stats row is per hour, so the cursor compares each binding's counters in the current bucket with
-what the last tick saw; a new hour starts from zero.
+A stats row is per hour, so the cursor compares each binding's counters in a bucket with what the
+last tick saw of that bucket; a new hour starts from zero. The previous hour is read again on every
+tick, so documents Estuary counts late into an hour that has ended are still reported.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
@@ -39,13 +40,14 @@ log = logging.getLogger(__name__)
 class ActivityCursor(BaseModel):
     """What the sensor remembers between ticks, kept compact (Dagster stores it with every tick).
 
-    ``counters[task]`` is ``[bucket hour since the epoch, docs, bytes, docs, bytes, ...]`` with one pair per
-    collection in the plan's order; ``plan`` fingerprints that order, so a changed catalog starts afresh.
+    ``counters[task]`` holds the task's last two buckets, each ``[hour since the epoch, docs, bytes, docs,
+    bytes, ...]`` with one pair per collection in the plan's order; ``plan`` fingerprints that order, so a
+    changed catalog starts afresh.
     """
 
     last_tick: datetime | None = None
     plan: str = ""
-    counters: dict[str, list[int]] = Field(default_factory=dict)
+    counters: dict[str, list[list[int]]] = Field(default_factory=dict)
     unhealthy: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -94,16 +96,17 @@ def activity_events(
     for row in sorted(rows, key=lambda r: (r.catalog_name, r.ts)):
         collections = plan.keys.get(row.catalog_name, {})
         hour = int(row.ts.timestamp() // 3600)
-        previous = counters.get(row.catalog_name, [])
-        seen = previous[1:] if previous[:1] == [hour] else [0] * (2 * len(collections))
-        current = [hour]
+        buckets = {bucket[0]: bucket[1:] for bucket in counters.get(row.catalog_name, [])}
+        seen = buckets.get(hour, [0] * (2 * len(collections)))
+        current: list[int] = []
         for index, (collection, keys) in enumerate(collections.items()):
             moved = row.bindings.get(collection, BindingStats())
             docs, size = moved.docs - seen[2 * index], moved.bytes - seen[2 * index + 1]
             if docs > 0:
                 events.extend(_materialization(key, row, collection, docs, size) for key in keys)
             current += [moved.docs, moved.bytes]
-        counters[row.catalog_name] = current
+        buckets[hour] = current
+        counters[row.catalog_name] = [[bucket, *seen] for bucket, seen in sorted(buckets.items())[-2:]]
     return events, counters
 
 
@@ -162,7 +165,8 @@ def published_statuses(runtime: EstuaryRuntime, names: Sequence[str]) -> list[Ta
 def run_tick(runtime: EstuaryRuntime, plan: SensorPlan, cursor: ActivityCursor, now: datetime) -> dg.SensorResult:
     """One sensor evaluation: batched status + stats reads, asset events, check runs, new cursor."""
     statuses = published_statuses(runtime, plan.tasks)
-    rows = runtime.stats(plan.tasks, since=cursor.last_tick or now)
+    since = cursor.last_tick - timedelta(hours=1) if cursor.last_tick else now
+    rows = runtime.stats(plan.tasks, since=since)
     events, counters = activity_events(rows, cursor, plan)
     requests, unhealthy = health_requests(statuses, cursor, plan, now)
     new_cursor = ActivityCursor(last_tick=now, plan=plan.fingerprint, counters=counters, unhealthy=unhealthy)

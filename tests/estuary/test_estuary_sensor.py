@@ -75,7 +75,23 @@ def test_a_new_hour_bucket_starts_from_zero(fake: FakeEstuary, published: Estuar
     second = run_tick(published, plan, ActivityCursor.parse(first.cursor), now=datetime.now(UTC))
     moved = sorted((e.metadata["estuary/docs"].value, e.metadata["estuary/bytes"].value) for e in second.asset_events)
     assert moved == [(1, 10), (6, 60)]
-    assert ActivityCursor.parse(second.cursor).counters[PG][0] == int(this_hour().timestamp() // 3600)
+    assert ActivityCursor.parse(second.cursor).counters[PG][-1][0] == int(this_hour().timestamp() // 3600)
+
+
+def test_documents_counted_late_into_an_ended_hour_are_still_reported(
+    fake: FakeEstuary, published: EstuaryWorkspace
+) -> None:
+    plan = SensorPlan.build(load_catalog(), DagsterEstuaryTranslator())
+    previous = this_hour() - timedelta(hours=1)
+    fake.add_stats(PG, previous, bindings={f"{PG}/deals": (4, 40)})
+    first = run_tick(published, plan, ActivityCursor(), now=previous + timedelta(minutes=59))
+    second = run_tick(published, plan, ActivityCursor.parse(first.cursor), now=this_hour() + timedelta(minutes=1))
+    assert second.asset_events == []
+    fake.add_stats(PG, previous, bindings={f"{PG}/deals": (2, 20)})  # the old hour's rollup arrives late
+    third = run_tick(published, plan, ActivityCursor.parse(second.cursor), now=this_hour() + timedelta(minutes=2))
+    assert [(e.metadata["estuary/docs"].value, e.metadata["estuary/stats_hour"].value) for e in third.asset_events] == [
+        (2, previous.isoformat())
+    ]
 
 
 def test_a_changed_catalog_layout_resets_the_counters(fake: FakeEstuary, published: EstuaryWorkspace) -> None:
