@@ -14,7 +14,7 @@ import pytest
 from sophia_dagster.estuary.assets import build_task_asset
 from sophia_dagster.estuary.catalog import load_catalog
 from sophia_dagster.estuary.local.cli import main as flow_cli
-from sophia_dagster.estuary.local.resource import LocalDataPlaneError
+from sophia_dagster.estuary.local.resource import LocalDataPlane, LocalDataPlaneError
 from sophia_dagster.estuary.local.state import FlowState
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
 from tests.local_dataplane.conftest import DEMO_TABLES, Env, assert_tables_equal, write_catalog
@@ -214,3 +214,11 @@ def test_a_corrupt_state_file_is_named(tmp_path) -> None:
     state.file.write_text("{not json")
     with pytest.raises(ValueError, match=r"data-plane state .*state.json is corrupt"):
         state.task("sophia/postgres-cdc")
+
+
+def test_an_unreachable_source_fails_the_run_and_shows_in_status(tmp_path) -> None:
+    plane = LocalDataPlane(state_dir=str(tmp_path), postgres_dsn="postgresql://postgres@127.0.0.1:1/sophia")
+    with pytest.raises(LocalDataPlaneError, match="cannot start sophia/postgres-cdc"):
+        plane.run("sophia/postgres-cdc")
+    (status,) = plane.status(["sophia/postgres-cdc"])
+    assert status.status == "error" and "127.0.0.1" in status.message

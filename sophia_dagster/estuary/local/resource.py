@@ -72,7 +72,11 @@ class LocalDataPlane(EstuaryRuntime):
         """Run ``task``'s pipeline until caught up (or continuously); records the outcome for ``status``."""
         if self.flow_state.task(task).get("disabled"):
             raise LocalDataPlaneError(f"{task} is paused; resume it first")
-        pipeline = self.pipeline(task)
+        try:
+            pipeline = self.pipeline(task)
+        except (psycopg.Error, snowflake.connector.errors.Error) as exc:
+            self.flow_state.record_run([task], str(exc))
+            raise LocalDataPlaneError(f"cannot start {task}: {exc}") from None
         try:
             report = pipeline.run(until_caught_up=until_caught_up, **kwargs)
         except (DataPlaneError, CaptureError, psycopg.Error, snowflake.connector.errors.Error) as exc:

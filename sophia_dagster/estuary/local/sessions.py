@@ -16,6 +16,11 @@ from typing import Any
 import snowflake.connector
 from dagster_snowflake import SnowflakeResource
 
+# How a fresh login authenticates; resuming a recorded session must use its tokens instead.
+LOGIN_ARGS = frozenset(
+    {"password", "private_key", "private_key_file", "private_key_file_pwd", "token", "authenticator"}
+)
+
 
 def remember(conn: Any, path: Path) -> None:
     """Record the session of ``conn`` as this process's (the file is owner-only before the tokens are written)."""
@@ -38,7 +43,7 @@ def roll_back_abandoned(resource: SnowflakeResource, path: Path) -> bool:
         recorded = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return False
-    args = {k: v for k, v in resource._connection_args.items() if k not in ("password", "private_key")}
+    args = {k: v for k, v in resource._connection_args.items() if k not in LOGIN_ARGS}
     try:
         conn = snowflake.connector.connect(
             **{**args, "network_timeout": 30}, session_token=recorded["token"], master_token=recorded["master"]
