@@ -11,6 +11,7 @@ import contextlib
 import copy
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -239,9 +240,7 @@ class EstuaryClient:
         """Stage ``drafts`` in a new draft and publish it; raise ``PublicationFailed`` with Estuary's errors."""
         names = [d.catalog_name for d in drafts]
         staged = [self._encrypted(d) for d in drafts]
-        draft_id = self._pg(
-            "POST", "drafts", params={"select": "id,created_at"}, json={"detail": detail}, headers=OBJECT
-        ).json()["id"]
+        draft_id = self._create_draft(f"{detail} [{uuid.uuid4().hex[:12]}]")
         try:
             self._stage(draft_id, staged)
             pub_id = self._create_publication(draft_id, dry_run, detail)
@@ -268,6 +267,19 @@ class EstuaryClient:
         for start in range(0, len(drafts), DRAFT_SPECS_BATCH):
             rows = [{"draft_id": draft_id, **d._asdict()} for d in drafts[start : start + DRAFT_SPECS_BATCH]]
             self._pg("POST", "draft_specs", params=params, json=rows, headers=headers)
+
+    def _create_draft(self, detail: str) -> str:
+        """Create a draft; a retry after a lost answer finds the one already created by its unique detail."""
+        select = {"select": "id,created_at"}
+
+        def already_created() -> httpx.Response | None:
+            found = self._pg("GET", "drafts", params={**select, "detail": f"eq.{detail}"})
+            return found if found.json() else None
+
+        answer = self._pg(
+            "POST", "drafts", params=select, json={"detail": detail}, headers=OBJECT, recover=already_created
+        ).json()
+        return (answer[0] if isinstance(answer, list) else answer)["id"]
 
     def _create_publication(self, draft_id: str, dry_run: bool, detail: str) -> str:
         """Create the publication; a retry after a lost answer first looks for the one already created."""

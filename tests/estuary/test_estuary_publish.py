@@ -228,3 +228,12 @@ def test_a_lost_publication_answer_is_recovered_not_published_twice(
     assert len(fake.publications) == 1 and result.pub_id in fake.publications
     assert fake.count("POST", "/publications") == 1
     assert fake.live[PG]["last_pub_id"] == result.pub_id
+
+
+def test_a_lost_draft_answer_is_recovered_not_created_twice(fake: FakeEstuary, platform_env: dict[str, str]) -> None:
+    workspace = make_workspace(fake, request_timeout_seconds=0.3)
+    fake.slow_seconds = 0.8
+    fake.fail_next("slow", path="/drafts")  # Estuary creates the draft, but the answer never arrives in time
+    workspace.publish([PG])
+    assert fake.count("POST", "/rest/v1/drafts") == 1 and fake.count("GET", "/rest/v1/drafts") == 1
+    assert fake.drafts == {}, "a second, orphaned draft was left behind"

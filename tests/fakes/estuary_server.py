@@ -152,6 +152,7 @@ class FakeEstuary:
         self.connectors: dict[str, dict[str, Any]] = {}
         self.live: dict[str, dict[str, Any]] = {}
         self.drafts: dict[str, dict[str, dict[str, Any]]] = {}
+        self.draft_rows: dict[str, dict[str, Any]] = {}
         self.draft_errors: dict[str, list[dict[str, str]]] = {}
         self.publications: dict[str, Publication] = {}
         self.status_override: dict[str, tuple[str, str]] = {}
@@ -391,7 +392,11 @@ class FakeEstuary:
     def _post_drafts(self, filters: dict[str, str], body: dict[str, Any]) -> list[dict[str, Any]]:
         draft_id = flow_id(next(self.ids))
         self.drafts[draft_id] = {}
-        return [{"id": draft_id, "created_at": datetime.now(UTC).isoformat()}]
+        self.draft_rows[draft_id] = {"id": draft_id, "created_at": datetime.now(UTC).isoformat(), **body}
+        return [self.draft_rows[draft_id]]
+
+    def _get_drafts(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        return where([self.draft_rows[d] for d in self.drafts], filters)
 
     def _delete_drafts(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         for draft_id in [d for d in self.drafts if matches(d, filters["id"])]:
