@@ -69,8 +69,13 @@ def in_filter(names: Sequence[str]) -> str:
     return "in.(" + ",".join(f'"{name}"' for name in names) + ")"
 
 
+GRAINS = ("hourly", "daily", "monthly")
+
+
 def floor_to_grain(moment: datetime, grain: str) -> datetime:
     """Start of the stats bucket holding ``moment`` (stats rows are keyed by bucket start)."""
+    if grain not in GRAINS:
+        raise ValueError(f"stats grain {grain!r} is not one of {', '.join(GRAINS)}")
     moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     if grain == "hourly":
         return moment

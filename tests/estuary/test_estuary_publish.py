@@ -237,3 +237,9 @@ def test_a_lost_draft_answer_is_recovered_not_created_twice(fake: FakeEstuary, p
     workspace.publish([PG])
     assert fake.count("POST", "/rest/v1/drafts") == 1 and fake.count("GET", "/rest/v1/drafts") == 1
     assert fake.drafts == {}, "a second, orphaned draft was left behind"
+
+
+def test_an_unknown_stats_grain_is_refused_before_any_request(fake: FakeEstuary, workspace: EstuaryWorkspace) -> None:
+    with pytest.raises(ValueError, match="'weekly' is not one of hourly, daily, monthly"):
+        workspace.client.stats([PG], since=datetime.now(UTC), grain="weekly")
+    assert fake.count(path="/catalog_stats") == 0
