@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +17,24 @@ from sophia_dagster.warehouse.embedded import stop_embedded_warehouse
 
 
 @pytest.fixture(scope="session")
-def embedded_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A state directory for the embedded PostgreSQL and warehouse, stopped after the session."""
-    state_dir = tmp_path_factory.mktemp("sophia-state")
-    yield state_dir
-    stop_embedded_warehouse(state_dir)
-    stop_embedded_postgres(state_dir)
+def make_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Path]]:
+    """Makes state directories for embedded engines; every engine started in one is stopped after the session."""
+    made: list[Path] = []
+
+    def make(name: str) -> Path:
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield make
+    for state_dir in made:
+        stop_embedded_warehouse(state_dir)
+        stop_embedded_postgres(state_dir)
+
+
+@pytest.fixture(scope="session")
+def embedded_state_dir(make_state_dir: Callable[[str], Path]) -> Path:
+    """The state directory shared by the areas that do not need one of their own."""
+    return make_state_dir("sophia-state")
 
 
 def _free_port() -> int:

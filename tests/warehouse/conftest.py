@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,13 +24,12 @@ import pytest
 from psycopg.rows import dict_row
 
 from sophia_dagster.embedded.demo import TABLES, generate_changes, seed_demo
-from sophia_dagster.embedded.postgres import ensure_embedded_postgres, stop_embedded_postgres
+from sophia_dagster.embedded.postgres import ensure_embedded_postgres
 from sophia_dagster.warehouse.assets import database_objects, model_asset
 from sophia_dagster.warehouse.bulk import load_arrow
 from sophia_dagster.warehouse.embedded import (
     EmbeddedSnowflakeResource,
     embedded_snowflake_resource,
-    stop_embedded_warehouse,
 )
 from sophia_dagster.warehouse.models import SQL_DIR, load_model
 
@@ -49,12 +48,9 @@ class Landing:
 
 
 @pytest.fixture(scope="session")
-def warehouse_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def warehouse_state_dir(make_state_dir: Callable[[str], Path]) -> Path:
     """A state directory of this area's own, so no other area's tables share the warehouse."""
-    state_dir = tmp_path_factory.mktemp("warehouse-state")
-    yield state_dir
-    stop_embedded_warehouse(state_dir)
-    stop_embedded_postgres(state_dir)
+    return make_state_dir("warehouse-state")
 
 
 @pytest.fixture(scope="session")
