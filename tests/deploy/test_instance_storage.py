@@ -33,7 +33,9 @@ def test_a_materialization_is_stored_in_postgres_and_read_back(dagster_environ: 
     assert (stored, runs) == (1, "SUCCESS")
 
 
-def test_a_missing_connection_variable_is_named(dagster_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_connection_variable_is_named(
+    dagster_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("DAGSTER_PG_HOST")
     with pytest.raises(dg.DagsterInvalidConfigError, match="DAGSTER_PG_HOST"):
         dg.DagsterInstance.get()

@@ -53,8 +53,9 @@ class Processes:
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("wb")
-        process = subprocess.Popen(args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.started.append(process)
         return process
 
@@ -93,12 +94,13 @@ def wait_for(what: str, check: Callable[[], Any], seconds: float, processes: Pro
 def healthy(port: int, env: dict[str, str]) -> bool:
     """The Helm readiness probe's command against a local port."""
     command = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
-    return subprocess.run(command, env=env, capture_output=True, timeout=30).returncode == 0
+    return subprocess.run(command, check=False, env=env, capture_output=True, timeout=30).returncode == 0
 
 
 def graphql(port: int, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}},
-                        timeout=30)
+    answer = httpx.post(
+        f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+    )
     answer.raise_for_status()
     return answer.json()["data"]
 
@@ -114,9 +116,10 @@ def write_workspace(path: Path, platform_port: int, probe_port: int) -> None:
 def prepare_instigators(workspace: Path) -> None:
     """Before the daemon starts: the probe schedule started a day ago (so one tick is due now), and the
     platform's own sensors stopped (they would run the embedded data plane, which this test is not about)."""
-    with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(
-        instance, WorkspaceFileTarget([str(workspace)])
-    ) as context:
+    with (
+        dg.DagsterInstance.get() as instance,
+        WorkspaceProcessContext(instance, WorkspaceFileTarget([str(workspace)])) as context,
+    ):
         request = context.create_request_context()
         schedule = request.get_code_location(PROBE).get_repository(REPOSITORY).get_schedule("deploy_probe_schedule")
         data = ScheduleInstigatorData(schedule.cron_schedule, start_timestamp=time.time() - 86_400 - 60)
@@ -141,22 +144,51 @@ def test_webserver_and_daemon_run_the_code_location_over_grpc(processes: Process
     env, dagster = processes.env, str(BIN / "dagster")
     platform_port, probe_port, web_port = free_port(), free_port(), free_port()
     assert not healthy(platform_port, env)
-    processes.start("platform", dagster, "code-server", "start", "-h", "localhost", "-p", str(platform_port),
-                    "-m", "sophia_dagster.definitions")
-    processes.start("probe", dagster, "code-server", "start", "-h", "localhost", "-p", str(probe_port),
-                    "-f", str(Path(__file__).with_name("tick_defs.py")))
-    wait_for("both code servers to pass the readiness probe",
-             lambda: healthy(platform_port, env) and healthy(probe_port, env), 90, processes)
+    processes.start(
+        "platform",
+        dagster,
+        "code-server",
+        "start",
+        "-h",
+        "localhost",
+        "-p",
+        str(platform_port),
+        "-m",
+        "sophia_dagster.definitions",
+    )
+    processes.start(
+        "probe",
+        dagster,
+        "code-server",
+        "start",
+        "-h",
+        "localhost",
+        "-p",
+        str(probe_port),
+        "-f",
+        str(Path(__file__).with_name("tick_defs.py")),
+    )
+    wait_for(
+        "both code servers to pass the readiness probe",
+        lambda: healthy(platform_port, env) and healthy(probe_port, env),
+        90,
+        processes,
+    )
 
     workspace = tmp_path / "workspace.yaml"
     write_workspace(workspace, platform_port, probe_port)
     prepare_instigators(workspace)
-    processes.start("webserver", str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1",
-                    "-p", str(web_port))
+    processes.start(
+        "webserver", str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(web_port)
+    )
     processes.start("daemon", str(BIN / "dagster-daemon"), "run", "-w", str(workspace))
 
-    entries = wait_for("the webserver to load both locations",
-                       lambda: graphql(web_port, WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"], 60, processes)
+    entries = wait_for(
+        "the webserver to load both locations",
+        lambda: graphql(web_port, WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"],
+        60,
+        processes,
+    )
     loaded = {entry["name"]: entry["locationOrLoadError"] for entry in entries}
     assert set(loaded) == {"sophia_dagster", PROBE}
     platform = loaded["sophia_dagster"]
@@ -165,8 +197,11 @@ def test_webserver_and_daemon_run_the_code_location_over_grpc(processes: Process
     assert loaded[PROBE]["repositories"][0]["schedules"] == [{"name": "deploy_probe_schedule"}]
 
     selectors = {
-        "schedule": {"repositoryLocationName": PROBE, "repositoryName": REPOSITORY,
-                     "scheduleName": "deploy_probe_schedule"},
+        "schedule": {
+            "repositoryLocationName": PROBE,
+            "repositoryName": REPOSITORY,
+            "scheduleName": "deploy_probe_schedule",
+        },
         "sensor": {"repositoryLocationName": PROBE, "repositoryName": REPOSITORY, "sensorName": "deploy_probe_sensor"},
     }
 
@@ -176,7 +211,9 @@ def test_webserver_and_daemon_run_the_code_location_over_grpc(processes: Process
             "schedule": data["scheduleOrError"]["scheduleState"]["ticks"],
             "sensor": data["sensorOrError"]["sensorState"]["ticks"],
         }
-        runs = {kind: [r for t in found if t["status"] == "SUCCESS" for r in t["runIds"]] for kind, found in ticks.items()}
+        runs = {
+            kind: [r for t in found if t["status"] == "SUCCESS" for r in t["runIds"]] for kind, found in ticks.items()
+        }
         return runs if all(runs.values()) else None
 
     runs = wait_for("a schedule tick and a sensor tick that each launched a run", ticked, 60, processes)
@@ -192,5 +229,6 @@ def test_webserver_and_daemon_run_the_code_location_over_grpc(processes: Process
     with dg.DagsterInstance.get() as instance:
         events = instance.fetch_materializations(dg.AssetKey(PROBE), limit=10).records
     assert {e.asset_materialization.metadata["requested_by"].value for e in events} == {
-        "deploy_probe_schedule", "deploy_probe_sensor"
+        "deploy_probe_schedule",
+        "deploy_probe_sensor",
     }

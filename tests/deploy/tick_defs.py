@@ -11,8 +11,12 @@ import dagster as dg
 @dg.asset
 def deploy_probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Records which tick asked for it."""
-    return dg.MaterializeResult(metadata={"requested_by": context.run.tags.get("dagster/schedule_name")
-                                          or context.run.tags.get("dagster/sensor_name", "")})
+    return dg.MaterializeResult(
+        metadata={
+            "requested_by": context.run.tags.get("dagster/schedule_name")
+            or context.run.tags.get("dagster/sensor_name", "")
+        }
+    )
 
 
 probe_job = dg.define_asset_job("deploy_probe_job", selection=[deploy_probe], executor_def=dg.in_process_executor)
