@@ -17,6 +17,7 @@ import sys
 
 from sophia_dagster.config import ConfigError, get_settings
 from sophia_dagster.defs.resources import ESTUARY_BY_ENVIRONMENT
+from sophia_dagster.estuary.catalog import CatalogError
 from sophia_dagster.estuary.errors import EstuaryError
 from sophia_dagster.estuary.resource import EstuaryRuntime
 
@@ -49,13 +50,13 @@ def _run(runtime: EstuaryRuntime, args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; failures print one line (Estuary's message, never a secret) and exit 1."""
+    """Run one command; a failure prints Estuary's (or the catalog's) message, never a secret, and exits 1."""
     args = _parser().parse_args(argv)
     try:
         settings = get_settings()
         with ESTUARY_BY_ENVIRONMENT[settings.environment](settings).process_config_and_initialize_cm() as runtime:
             lines = _run(runtime, args)
-    except (ConfigError, EstuaryError) as exc:
+    except (ConfigError, CatalogError, EstuaryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("\n".join(lines))

@@ -28,6 +28,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from tests.deploy.conftest import DEPLOY, REPO, free_port
+from tests.readme import commands_under
 
 BIN = Path(sys.executable).parent
 PROBE = "deploy_probe"
@@ -51,10 +52,10 @@ class Processes:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs, self.started = env, logs, []
 
-    def start(self, name: str, *args: str) -> subprocess.Popen:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, env=env or self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.started.append(process)
         return process
@@ -91,9 +92,15 @@ def wait_for(what: str, check: Callable[[], Any], seconds: float, processes: Pro
     raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
 
+def readme_command(program: str, subcommand: str, replacements: dict[str, str]) -> list[str]:
+    """The README's "Deploying" command for `program subcommand`, with this test's ports and paths."""
+    (argv,) = [argv for argv in commands_under("Deploying") if Path(argv[0]).name == program and subcommand in argv]
+    return [str(BIN / program), *(replacements.get(arg, arg) for arg in argv[1:])]
+
+
 def healthy(port: int, env: dict[str, str]) -> bool:
-    """The Helm readiness probe's command against a local port."""
-    command = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
+    """The README's (and the Helm readiness probe's) health check against a local port."""
+    command = readme_command("dagster", "grpc-health-check", {"4000": str(port)})
     return subprocess.run(command, check=False, env=env, capture_output=True, timeout=30).returncode == 0
 
 
@@ -108,8 +115,8 @@ def graphql(port: int, query: str, variables: dict[str, Any] | None = None) -> d
 def write_workspace(path: Path, platform_port: int, probe_port: int) -> None:
     """deploy/workspace.yaml with this test's port, plus the probe location."""
     workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())
-    workspace["load_from"][0]["grpc_server"]["port"] = platform_port
-    workspace["load_from"].append({"grpc_server": {"host": "localhost", "port": probe_port, "location_name": PROBE}})
+    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=platform_port)
+    workspace["load_from"].append({"grpc_server": {"host": "127.0.0.1", "port": probe_port, "location_name": PROBE}})
     path.write_text(yaml.safe_dump(workspace))
 
 
@@ -140,34 +147,16 @@ def processes(dagster_environ: dict[str, str], tmp_path: Path) -> Iterator[Proce
 
 
 @pytest.mark.timeout(240)
-def test_webserver_and_daemon_run_the_code_location_over_grpc(processes: Processes, tmp_path: Path) -> None:
-    env, dagster = processes.env, str(BIN / "dagster")
+def test_webserver_and_daemon_run_the_code_location_over_grpc(
+    processes: Processes, dagster_environ: dict[str, str], tmp_path: Path
+) -> None:
+    env = processes.env
     platform_port, probe_port, web_port = free_port(), free_port(), free_port()
     assert not healthy(platform_port, env)
-    processes.start(
-        "platform",
-        dagster,
-        "code-server",
-        "start",
-        "-h",
-        "localhost",
-        "-p",
-        str(platform_port),
-        "-m",
-        "sophia_dagster.definitions",
-    )
-    processes.start(
-        "probe",
-        dagster,
-        "code-server",
-        "start",
-        "-h",
-        "localhost",
-        "-p",
-        str(probe_port),
-        "-f",
-        str(Path(__file__).with_name("tick_defs.py")),
-    )
+    local = {"0.0.0.0": "127.0.0.1", "4000": str(platform_port), "3000": str(web_port)}
+    processes.start("platform", *readme_command("dagster", "code-server", local))
+    probe = [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(probe_port)]
+    processes.start("probe", *probe, "-f", str(Path(__file__).with_name("tick_defs.py")))
     wait_for(
         "both code servers to pass the readiness probe",
         lambda: healthy(platform_port, env) and healthy(probe_port, env),
@@ -178,10 +167,10 @@ def test_webserver_and_daemon_run_the_code_location_over_grpc(processes: Process
     workspace = tmp_path / "workspace.yaml"
     write_workspace(workspace, platform_port, probe_port)
     prepare_instigators(workspace)
-    processes.start(
-        "webserver", str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(web_port)
-    )
-    processes.start("daemon", str(BIN / "dagster-daemon"), "run", "-w", str(workspace))
+    local["deploy/workspace.yaml"] = str(workspace)
+    # The webserver and the daemon get only the instance's variables, none of the platform's settings.
+    processes.start("webserver", *readme_command("dagster-webserver", "-w", local), env=dagster_environ)
+    processes.start("daemon", *readme_command("dagster-daemon", "run", local), env=dagster_environ)
 
     entries = wait_for(
         "the webserver to load both locations",

@@ -10,6 +10,7 @@ from sophia_dagster.config import get_settings
 from sophia_dagster.operate import main
 from tests.estuary.conftest import CANARY
 from tests.fakes.estuary_server import FakeEstuary
+from tests.readme import commands_under
 
 PG = "sophia/postgres-cdc"
 
@@ -18,7 +19,8 @@ PG = "sophia/postgres-cdc"
 def prod_env(fake: FakeEstuary, platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """ENVIRONMENT=prod with Estuary's endpoints on the fake; settings re-read for this test."""
     monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.upper().startswith(("ESTUARY", "PULUMI", "FLOW_AUTH"))]:
+    inherited = [k for k in os.environ if k.upper().startswith(("ESTUARY", "PULUMI", "FLOW_AUTH"))]
+    for key in set(inherited) - set(platform_env):
         monkeypatch.delenv(key)
     urls = fake.urls()
     values = {
@@ -45,12 +47,21 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_dry_run_validates_in_estuary_and_activates_nothing(fake: FakeEstuary, prod_env: None) -> None:
-    code, out, err = run("publish", "--dry-run", PG)
+def readme(heading: str) -> list[list[str]]:
+    """The README's `sophia-estuary` commands of a section, as argv without the program."""
+    return [argv[1:] for argv in commands_under(heading) if argv[0].endswith("/sophia-estuary")]
+
+
+def test_the_readmes_upgrade_steps_dry_run_then_publish(fake: FakeEstuary, prod_env: None) -> None:
+    dry_run, publish = readme("Upgrading the catalog safely")
+    code, out, err = run(*dry_run)
     assert code == 0, err
-    assert out.startswith("dry run ") and ": success (" in out and PG in out
+    assert out.startswith("dry run ") and ": success (" in out and PG in out and "sophia/snowflake" in out
     assert fake.live == {}
     assert [p.dry_run for p in fake.publications.values()] == [True]
+    code, out, err = run(*publish)
+    assert code == 0, err
+    assert out.startswith("published ") and PG in fake.live and "sophia/snowflake" in fake.live
     assert CANARY not in out + err
 
 
@@ -64,11 +75,12 @@ def test_a_dry_run_that_fails_names_estuarys_error(fake: FakeEstuary, prod_env: 
     assert fake.live == {}
 
 
-def test_pause_resume_and_status(fake: FakeEstuary, prod_env: None) -> None:
+def test_the_readmes_pause_status_resume(fake: FakeEstuary, prod_env: None) -> None:
+    pause, status, resume = readme("Pausing a pipeline")
     assert run("publish", PG)[0] == 0
-    code, out, _ = run("pause", PG)
+    code, out, _ = run(*pause)
     assert code == 0 and out.startswith(f"paused {PG} (")
     assert fake.live[PG]["spec"]["shards"]["disable"] is True
-    assert "(disabled)" in run("status", PG)[1]
-    assert run("resume", PG)[1].startswith(f"resumed {PG} (")
+    assert run(*status)[1].startswith(f"{PG}: ") and "(disabled)" in run(*status)[1]
+    assert run(*resume)[1].startswith(f"resumed {PG} (")
     assert fake.live[PG]["spec"]["shards"].get("disable") is False

@@ -19,8 +19,8 @@ from tests.fakes.estuary_server import FakeEstuary
 from tests.fakes.http import JsonHandler, serving
 from tests.fakes.pulumi_esc import running_fake_esc
 from tests.memory.conftest import free_port, start_redis_server
+from tests.readme import commands_under
 
-DOCTOR = str(Path(sys.executable).parent / "sophia-doctor")
 PG_CANARY = "pg-canary-7d1f"
 REDIS_CANARY = "redis-canary-93ab"
 WEBHOOK_CANARY = "T000/B000/webhook-canary-51c2"
@@ -68,9 +68,10 @@ def local_env(local_state_dir: Path) -> dict[str, str]:
 
 
 def run_doctor(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    """The console script, as an operator runs it."""
-    command = [DOCTOR, "--timeout", "3"]
-    return subprocess.run(command, check=False, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    """The README's command, as an operator runs it."""
+    (command,) = commands_under("Checking the environment (`sophia-doctor`)")
+    argv = [str(Path(sys.executable).parent / Path(command[0]).name), *command[1:]]
+    return subprocess.run(argv, check=False, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def run_main(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, cwd: Path) -> tuple[int, str, str]:
