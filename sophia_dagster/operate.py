@@ -17,9 +17,8 @@ import sys
 
 from sophia_dagster.config import ConfigError, get_settings
 from sophia_dagster.defs.resources import ESTUARY_BY_ENVIRONMENT
-from sophia_dagster.estuary.catalog import CatalogError
 from sophia_dagster.estuary.errors import EstuaryError
-from sophia_dagster.estuary.resource import EstuaryRuntime
+from sophia_dagster.estuary.runtime import EstuaryRuntime
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
         with ESTUARY_BY_ENVIRONMENT[settings.environment](settings).process_config_and_initialize_cm() as runtime:
             lines = _run(runtime, args)
-    except (ConfigError, CatalogError, EstuaryError) as exc:
+    except (ConfigError, EstuaryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("\n".join(lines))
