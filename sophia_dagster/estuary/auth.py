@@ -58,7 +58,8 @@ class TokenSource:
     ``exchange`` posts ``{"refresh_token_id", "secret"}`` to ``rpc/generate_access_token`` and returns
     the JSON answer. Single-use refresh tokens are rotated: a ``refresh_token`` in the answer replaces
     the current one (in memory only, so it is never written anywhere). Threads sharing a source exchange
-    one at a time, so a single-use token is never spent twice.
+    one at a time, so a single-use token is never spent twice. ``current``, ``exchange_body`` and ``accept``
+    are the same steps without I/O, for the async client to drive.
     """
 
     def __init__(self, api_token: str, exchange: Callable[[dict[str, str]], dict[str, Any]], redactor: Redactor):
@@ -82,14 +83,24 @@ class TokenSource:
     def access_token(self) -> str:
         """A JWT valid for at least another minute."""
         with self._lock:
-            return self._valid_jwt()
+            if (jwt := self.current()) is not None:
+                return jwt
+            return self.accept(self._exchange(self.exchange_body()))
 
-    def _valid_jwt(self) -> str:
+    def current(self) -> str | None:
+        """The JWT when it is valid for at least another minute, else None (an exchange is due)."""
         if self._jwt and self._expires - time.time() > REFRESH_MARGIN_SECONDS:
             return self._jwt
+        return None
+
+    def exchange_body(self) -> dict[str, str]:
+        """The body of the exchange that is due; an error when only an expired JWT was given."""
         if self._refresh is None:
             raise EstuaryError("the Estuary access JWT has expired and no refresh token was given; set a refresh token")
-        answer = self._exchange({"refresh_token_id": self._refresh.id, "secret": self._refresh.secret})
+        return {"refresh_token_id": self._refresh.id, "secret": self._refresh.secret}
+
+    def accept(self, answer: dict[str, Any]) -> str:
+        """Take the exchange's answer: the new JWT, and the rotated refresh token when one came back."""
         self._set_jwt(str(answer["access_token"]))
         rotated = answer.get("refresh_token")
         if isinstance(rotated, dict) and rotated.get("secret"):

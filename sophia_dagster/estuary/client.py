@@ -26,6 +26,8 @@ from sophia_dagster.estuary.stats import STATS_COLUMNS, binding_stats, floor_to_
 LIVE_SPECS_BATCH = 25
 STATUS_BATCH = 100
 STATS_BATCH = 100
+STATUS_PATH = "api/v1/catalog/status"
+EXCHANGE_PATH = "rpc/generate_access_token"
 
 
 class LiveSpec(BaseModel):
@@ -35,6 +37,43 @@ class LiveSpec(BaseModel):
     spec_type: str | None = None
     last_pub_id: str
     spec: dict[str, Any] | None = None
+
+
+def live_specs_query(batch: Sequence[str]) -> dict[str, str]:
+    """PostgREST parameters reading the live specs of ``batch`` (at most LIVE_SPECS_BATCH names)."""
+    return {
+        "select": "catalog_name,spec_type,last_pub_id,spec",
+        "catalog_name": in_filter(batch),
+        "spec_type": "not.is.null",
+    }
+
+
+def status_query(batch: Sequence[str]) -> list[tuple[str, str]]:
+    """Agent API parameters asking the status of ``batch`` (at most STATUS_BATCH names)."""
+    return [("name", name) for name in batch] + [("short", "true")]
+
+
+def stats_query(batch: Sequence[str], since: datetime, grain: str) -> dict[str, str]:
+    """PostgREST parameters reading ``batch``'s stats from the ``grain`` bucket holding ``since`` on."""
+    return {
+        "select": STATS_COLUMNS,
+        "catalog_name": in_filter(batch),
+        "ts": f"gte.{floor_to_grain(since, grain).isoformat()}",
+        "order": "catalog_name,ts",
+    }
+
+
+def stats_row(row: dict[str, Any]) -> TaskStats:
+    """One stats row with its per-binding documents and bytes."""
+    return TaskStats.model_validate({**row, "bindings": binding_stats(row.get("flow_document"))})
+
+
+def in_order(names: Sequence[str], found: dict[str, TaskStatus]) -> list[TaskStatus]:
+    """The statuses of ``names`` in the order asked; an error naming every name Estuary did not answer for."""
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise EstuaryError(f"Estuary returned no status for {', '.join(missing)}")
+    return [found[name] for name in names]
 
 
 class EstuaryClient:
@@ -81,48 +120,34 @@ class EstuaryClient:
 
     def _exchange(self, body: dict[str, str]) -> dict[str, Any]:
         """Trade a refresh token for an access JWT (only the public ``apikey`` header is sent)."""
-        url = f"{self.pg.url}/rpc/generate_access_token"
+        url = f"{self.pg.url}/{EXCHANGE_PATH}"
         return self.http.request("POST", url, json=body, headers={"apikey": self.pg.anon_key}).json()
 
     def live_specs(self, names: Sequence[str]) -> list[LiveSpec]:
         """The live (published, not deleted) specs among ``names``; absent names are simply missing."""
-        specs: list[LiveSpec] = []
-        for batch in batched(list(names), LIVE_SPECS_BATCH):
-            params = {
-                "select": "catalog_name,spec_type,last_pub_id,spec",
-                "catalog_name": in_filter(batch),
-                "spec_type": "not.is.null",
-            }
-            specs.extend(LiveSpec.model_validate(row) for row in self.pg.rows("live_specs_ext", params))
-        return specs
+        batches = batched(list(names), LIVE_SPECS_BATCH)
+        return [
+            LiveSpec.model_validate(row) for b in batches for row in self.pg.rows("live_specs_ext", live_specs_query(b))
+        ]
 
     def status(self, names: Sequence[str]) -> list[TaskStatus]:
         """Controller status of each name, in the order asked (agent API, 100 names per request)."""
         found: dict[str, TaskStatus] = {}
         for batch in batched(list(names), STATUS_BATCH):
-            params = [("name", name) for name in batch] + [("short", "true")]
-            url = f"{self.agent_url}/api/v1/catalog/status"
-            answer = self.http.request("GET", url, params=params, headers=bearer(self.tokens))
+            url = f"{self.agent_url}/{STATUS_PATH}"
+            answer = self.http.request("GET", url, params=status_query(batch), headers=bearer(self.tokens))
             found.update((row["catalog_name"], TaskStatus.from_api(row)) for row in answer.json())
-        missing = [name for name in names if name not in found]
-        if missing:
-            raise EstuaryError(f"Estuary returned no status for {', '.join(missing)}")
-        return [found[name] for name in names]
+        return in_order(names, found)
 
     def stats(self, names: Sequence[str], since: datetime, grain: str = "hourly") -> list[TaskStats]:
         """Stats rows of ``names`` from the bucket holding ``since`` on (100 names per request)."""
-        rows: list[TaskStats] = []
-        start = floor_to_grain(since, grain).isoformat()
-        for batch in batched(list(names), STATS_BATCH):
-            params = {
-                "select": STATS_COLUMNS,
-                "catalog_name": in_filter(batch),
-                "ts": f"gte.{start}",
-                "order": "catalog_name,ts",
-            }
-            for row in self.pg.rows(f"catalog_stats_{grain}", params):
-                rows.append(TaskStats.model_validate({**row, "bindings": binding_stats(row.get("flow_document"))}))
-        return rows
+        floor_to_grain(since, grain)  # an unknown grain fails before any request
+        batches = batched(list(names), STATS_BATCH)
+        return [
+            stats_row(row)
+            for b in batches
+            for row in self.pg.rows(f"catalog_stats_{grain}", stats_query(b, since, grain))
+        ]
 
     def publish(self, drafts: Sequence[DraftSpec], *, dry_run: bool = False, detail: str) -> PublishResult:
         """Stage ``drafts`` in a new draft and publish it (see :class:`~sophia_dagster.estuary.publication.Publisher`)."""

@@ -95,12 +95,62 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
 
 
-class _Transient(NamedTuple):
+class Transient(NamedTuple):
     """A failed attempt worth retrying, and the server's requested delay if it gave one."""
 
     error: EstuaryAPIError
     retry_after: float | None
     location: str | None = None
+
+
+def transport_outcome(method: str, path: str, exc: httpx.TransportError) -> Transient:
+    """What a request that got no answer means: worth another try, or (request never sent) an error raised now."""
+    if isinstance(exc, httpx.TimeoutException):
+        return Transient(EstuaryAPIError(method, path, None, "timed out"), None)
+    if isinstance(exc, TRANSIENT_TRANSPORT_ERRORS):
+        return Transient(EstuaryAPIError(method, path, None, f"connection failed: {type(exc).__name__}"), None)
+    raise EstuaryAPIError(method, path, None, f"request not sent: {type(exc).__name__}") from None
+
+
+def response_outcome(method: str, path: str, response: httpx.Response, redact: Redactor) -> httpx.Response | Transient:
+    """What an answer means: the response on success, a :class:`Transient` when worth retrying; raises otherwise.
+
+    Shared by the sync and async transports, so both retry, redirect and fail alike.
+    """
+    if response.is_success:
+        return response
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if response.status_code in (307, 308) and "Location" in response.headers:
+        location = response.url.join(response.headers["Location"])
+        if _origin(location) != _origin(response.url):
+            raise EstuaryAPIError(
+                method, path, response.status_code, f"redirected to another host ({location.host}); not followed"
+            )
+        return Transient(
+            EstuaryAPIError(method, path, response.status_code, "redirected"), retry_after or 0.0, str(location)
+        )
+    message, code = error_message(response)
+    error = EstuaryAPIError(method, path, response.status_code, redact(message), code)
+    if response.status_code == 429 or response.status_code >= 500:
+        return Transient(error, retry_after)
+    raise error
+
+
+def retry_delay(policy: RetryPolicy, transient: Transient, attempt: int, started: float) -> float:
+    """Seconds to wait before the next attempt; raises the error when attempts or the time budget are spent."""
+    error, retry_after = transient.error, transient.retry_after
+    delay = retry_after if retry_after is not None else policy.backoff(attempt)
+    spent = time.monotonic() - started
+    if attempt >= policy.max_attempts or spent + delay > policy.max_total_seconds:
+        raise EstuaryAPIError(
+            error.method,
+            error.path,
+            error.status,
+            f"{error.estuary_message} (gave up after {attempt} attempts in {spent:.1f}s)",
+            error.code,
+        )
+    log.warning("Estuary %s %s: %s; retrying in %.2fs", error.method, error.path, error.estuary_message, delay)
+    return delay
 
 
 class EstuaryHttp:
@@ -153,46 +203,14 @@ class EstuaryHttp:
 
     def _attempt(
         self, method: str, url: str, path: str, params: Any, json: Any, headers: Mapping[str, str] | None
-    ) -> httpx.Response | _Transient:
-        """One try: the response on success, a :class:`_Transient` when worth retrying; raises otherwise."""
+    ) -> httpx.Response | Transient:
+        """One try: the response on success, a :class:`Transient` when worth retrying; raises otherwise."""
         try:
             response = self._client.request(method, url, params=params, json=json, headers=headers)
-        except httpx.TimeoutException:
-            return _Transient(EstuaryAPIError(method, path, None, "timed out"), None)
-        except TRANSIENT_TRANSPORT_ERRORS as exc:
-            return _Transient(EstuaryAPIError(method, path, None, f"connection failed: {type(exc).__name__}"), None)
         except httpx.TransportError as exc:
-            raise EstuaryAPIError(method, path, None, f"request not sent: {type(exc).__name__}") from None
-        if response.is_success:
-            return response
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if response.status_code in (307, 308) and "Location" in response.headers:
-            location = response.url.join(response.headers["Location"])
-            if _origin(location) != _origin(response.url):
-                raise EstuaryAPIError(
-                    method, path, response.status_code, f"redirected to another host ({location.host}); not followed"
-                )
-            return _Transient(
-                EstuaryAPIError(method, path, response.status_code, "redirected"), retry_after or 0.0, str(location)
-            )
-        message, code = error_message(response)
-        error = EstuaryAPIError(method, path, response.status_code, self.redact(message), code)
-        if response.status_code == 429 or response.status_code >= 500:
-            return _Transient(error, retry_after)
-        raise error
+            return transport_outcome(method, path, exc)
+        return response_outcome(method, path, response, self.redact)
 
-    def _wait_or_raise(self, transient: _Transient, attempt: int, started: float) -> None:
+    def _wait_or_raise(self, transient: Transient, attempt: int, started: float) -> None:
         """Sleep before the next attempt, or raise the error when attempts or the time budget are spent."""
-        error, retry_after = transient.error, transient.retry_after
-        delay = retry_after if retry_after is not None else self.policy.backoff(attempt)
-        spent = time.monotonic() - started
-        if attempt >= self.policy.max_attempts or spent + delay > self.policy.max_total_seconds:
-            raise EstuaryAPIError(
-                error.method,
-                error.path,
-                error.status,
-                f"{error.estuary_message} (gave up after {attempt} attempts in {spent:.1f}s)",
-                error.code,
-            )
-        log.warning("Estuary %s %s: %s; retrying in %.2fs", error.method, error.path, error.estuary_message, delay)
-        time.sleep(delay)
+        time.sleep(retry_delay(self.policy, transient, attempt, started))

@@ -31,6 +31,11 @@ def first_row(answer: Any) -> dict[str, Any]:
     return answer[0] if isinstance(answer, list) else answer
 
 
+def page_window(offset: int) -> dict[str, str]:
+    """``Range`` headers for the page of a read starting at row ``offset``; a page shorter than PAGE_SIZE is the last."""
+    return {"Range-Unit": "items", "Range": f"{offset}-{offset + PAGE_SIZE - 1}"}
+
+
 def bearer(tokens: TokenSource, extra: Mapping[str, str] | None = None) -> Callable[[], dict[str, str]]:
     """Headers with a valid access token, built per attempt: a retry may come after the token expired."""
     return lambda: {"Authorization": f"Bearer {tokens.access_token()}", **(extra or {})}
@@ -53,8 +58,7 @@ class PostgRest:
         """All rows of a read, paged with ``Range`` until a short page."""
         rows: list[dict[str, Any]] = []
         while True:
-            window = {"Range-Unit": "items", "Range": f"{len(rows)}-{len(rows) + PAGE_SIZE - 1}"}
-            page = self.request("GET", path, params=params, headers=window).json()
+            page = self.request("GET", path, params=params, headers=page_window(len(rows))).json()
             rows.extend(page)
             if len(page) < PAGE_SIZE:
                 return rows

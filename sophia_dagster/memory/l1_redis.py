@@ -55,6 +55,13 @@ class RedisStore(TierStore):
             )
         return self._client
 
+    def close(self) -> None:
+        """Disconnect every pooled connection; the next call opens new ones."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.connection_pool.disconnect()
+            client.close()
+
     def key(self, ref: OutputRef) -> str:
         """The manifest key of a ref."""
         return f"{self.prefix}:{self.code_location}:{ref.name}:{ref.partition if ref.partition else '-'}"
