@@ -1,19 +1,22 @@
 """The warehouse side of the embedded data plane: Estuary's materialize-snowflake semantics over any
 Snowflake connection (the embedded warehouse locally).
 
-Each commit bulk-loads the batch's documents into a staging table (Parquet -> PUT -> COPY INTO), then in ONE
-transaction merges them into the target tables and moves the checkpoint (the source LSN reached per
-binding), so a crash at any point leaves either both or neither.
+Each commit bulk-loads every binding's documents with their column values as text into the binding's
+staging table (Parquet -> PUT -> COPY INTO), then in ONE transaction moves them into the target tables
+and moves the checkpoint (the source LSN reached per binding), so a crash at any point leaves either both
+or neither. Values are never re-parsed as JSON on the way: each column is cast from its exact text, and
+``flow_document`` stores the document's text as it was built.
 
 - standard bindings keep one row per collection key: the batch's last document per key replaces the row;
   a delete removes it when ``hardDelete`` is on, otherwise the row stays with ``_meta/op = 'd'``;
+- a backfill replaces the table with plain inserts (no key matching);
 - ``delta_updates`` bindings append every document;
-- every table has the collection's columns plus ``_meta/op``, ``flow_published_at`` and ``flow_document``.
+- every table has the collection's columns plus ``_meta/op``, ``flow_published_at`` and ``flow_document``;
+  names follow Estuary's Snowflake rules (:mod:`.identifiers`) and are always quoted.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -22,18 +25,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from sophia_dagster.estuary.local.identifiers import column_name, ident
+from sophia_dagster.estuary.local.values import column_text, decode, encode
 from sophia_dagster.warehouse.bulk import load_arrow
 
 CHECKPOINTS = "FLOW_CHECKPOINTS_V1"
 META_OP = "_meta/op"
-SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ENCODE = json.JSONEncoder(separators=(",", ":")).encode
-STAGING_SCHEMA = pa.schema([("binding", pa.int32()), ("op", pa.string()), ("doc", pa.string())])
-
-
-def quote(name: str) -> str:
-    """A Snowflake identifier: plain names stay case-insensitive, others are quoted."""
-    return name if SIMPLE.match(name) else '"' + name.replace('"', '""') + '"'
+PUBLISHED_AT = "flow_published_at"
+DOCUMENT = "flow_document"
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,9 @@ class Column:
     name: str
     type: str
 
-    def extract(self, document: str = "d") -> str:
-        """SQL taking this field out of a parsed document."""
-        value = f"{document}:{quote(self.name)}"
-        return f"STRIP_NULL_VALUE({value})" if self.type == "VARIANT" else f"{value}::{self.type}"
+    def cast(self, staged: str) -> str:
+        """SQL turning the staged text column ``staged`` into this column's type (text and JSON as they are)."""
+        return staged if self.type == "VARCHAR" else f"{staged}::{self.type}"
 
 
 @dataclass(frozen=True)
@@ -59,10 +57,11 @@ class TableBinding:
     key: tuple[str, ...]
     delta: bool
     columns: tuple[Column, ...]
+    excluded: frozenset[str] = frozenset()
 
-    def key_columns(self) -> tuple[Column, ...]:
-        by_name = {c.name: c for c in self.columns}
-        return tuple(by_name[k] for k in self.key)
+    def key_positions(self) -> list[tuple[int, Column]]:
+        by_name = {c.name: (i, c) for i, c in enumerate(self.columns)}
+        return [by_name[k] for k in self.key]
 
 
 @dataclass
@@ -81,37 +80,43 @@ class Materializer:
         self.name = name
         self.bindings = {b.index: b for b in bindings}
         self.hard_delete = hard_delete
-        self.staging = "FLOW_STAGING_" + re.sub(r"\W", "_", name).upper()
+        self.staging_prefix = "FLOW_STAGING_" + re.sub(r"\W", "_", name).upper()
         self.staged_bytes: Counter = Counter()
+
+    def staging(self, index: int) -> str:
+        """The staging table of binding ``index``: op, doc and one text column per binding column."""
+        return f"{self.staging_prefix}_{index}"
 
     # setup -----------------------------------------------------------------------------------------------
     def setup(self, cursor: Any) -> None:
-        """Create the checkpoint and staging tables."""
+        """Create the checkpoint table."""
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (materialization VARCHAR, binding VARCHAR, "
             "lsn NUMBER(38,0), updated_at TIMESTAMP_TZ)"
         )
-        cursor.execute(f"CREATE TABLE IF NOT EXISTS {self.staging} (binding INT, op VARCHAR, doc VARCHAR)")
 
     def ensure_table(self, cursor: Any, binding: TableBinding) -> list[str]:
-        """Create ``binding``'s table or add the columns it lacks; returns the added column names."""
+        """Create ``binding``'s table or add the columns it lacks, and an empty staging table; returns the added
+        column names."""
+        staged = ", ".join(["OP VARCHAR", "DOC VARCHAR", *(f"C{i} VARCHAR" for i in range(len(binding.columns)))])
+        cursor.execute(f"CREATE OR REPLACE TABLE {self.staging(binding.index)} ({staged})")
         columns = [
             *binding.columns,
             Column(META_OP, "VARCHAR"),
-            Column("flow_published_at", "TIMESTAMP_TZ"),
-            Column("flow_document", "VARIANT"),
+            Column(PUBLISHED_AT, "TIMESTAMP_TZ"),
+            Column(DOCUMENT, "VARIANT"),
         ]
         existing = self.table_columns(cursor, binding.table)
         if not existing:
             cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {quote(binding.table)} ("
-                + ", ".join(f"{quote(c.name)} {c.type}" for c in columns)
+                f"CREATE TABLE IF NOT EXISTS {ident(binding.table)} ("
+                + ", ".join(f"{ident(c.name)} {c.type}" for c in columns)
                 + ")"
             )
             return []
-        added = [c for c in columns if c.name.upper() not in existing]
+        added = [c for c in columns if column_name(c.name).upper() not in existing]
         for column in added:
-            cursor.execute(f"ALTER TABLE {quote(binding.table)} ADD COLUMN {quote(column.name)} {column.type}")
+            cursor.execute(f"ALTER TABLE {ident(binding.table)} ADD COLUMN {ident(column.name)} {column.type}")
         return [c.name for c in added]
 
     @staticmethod
@@ -120,7 +125,7 @@ class Materializer:
         cursor.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = CURRENT_SCHEMA() "
             "AND table_name = %s",
-            (table.upper() if SIMPLE.match(table) else table,),
+            (column_name(table),),
         )
         return {row[0].upper() for row in cursor.fetchall()}
 
@@ -135,13 +140,9 @@ class Materializer:
         cursor.execute(f"DELETE FROM {CHECKPOINTS} WHERE materialization = %s", (self.name,))
 
     # commits ---------------------------------------------------------------------------------------------
-    def clear_staging(self, cursor: Any) -> None:
-        """Empty the staging table (left-overs of an interrupted commit are never applied)."""
-        cursor.execute(f"TRUNCATE TABLE {self.staging}")
-        self.staged_bytes.clear()
-
     def commit(self, cursor: Any, loads: Mapping[int, Load], checkpoints: Mapping[str, int], published_at: str) -> None:
-        """Merge what is staged into the targets and move ``checkpoints``, in one transaction."""
+        """Move what is staged into the targets, empty the staging tables and move ``checkpoints``, in one
+        transaction."""
         cursor.execute("BEGIN")
         try:
             for index, load in loads.items():
@@ -151,52 +152,58 @@ class Materializer:
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
+        self.staged_bytes.clear()
 
     def stage(self, cursor: Any, index: int, documents: list[dict[str, Any]]) -> int:
-        """Bulk-load one binding's documents into the staging table; returns the rows loaded."""
-        return self.stage_json(
+        """Bulk-load one binding's documents into its staging table; returns the rows loaded."""
+        binding = self.bindings[index]
+        return self.stage_values(
             cursor,
             index,
-            pa.array([ENCODE(doc) for doc in documents], pa.string()),
+            pa.array([encode(doc) for doc in documents], pa.string()),
+            {
+                c.name: pa.array([column_text(doc.get(c.name)) for doc in documents], pa.string())
+                for c in binding.columns
+            },
             pa.array([doc["_meta"]["op"] for doc in documents], pa.string()),
         )
 
-    def stage_json(self, cursor: Any, index: int, documents: pa.Array, ops: pa.Array | None = None) -> int:
-        """Bulk-load documents already encoded as JSON (all creates unless ``ops`` says otherwise)."""
+    def stage_values(
+        self, cursor: Any, index: int, documents: pa.Array, values: Mapping[str, pa.Array], ops: pa.Array | None = None
+    ) -> int:
+        """Bulk-load documents (JSON text) and their column values (text by field name; absent fields are NULL),
+        all creates unless ``ops`` says otherwise."""
         rows = len(documents)
-        table = pa.Table.from_arrays(
-            [
-                pa.array([index] * rows, pa.int32()),
-                ops if ops is not None else pa.array(["c"] * rows, pa.string()),
-                documents,
-            ],
-            schema=STAGING_SCHEMA,
-        )
+        binding = self.bindings[index]
+        columns = {
+            "OP": ops if ops is not None else pa.repeat(pa.scalar("c", pa.string()), rows),
+            "DOC": documents,
+            **{f"C{i}": values.get(c.name, pa.nulls(rows, pa.string())) for i, c in enumerate(binding.columns)},
+        }
         self.staged_bytes[index] += documents.nbytes
-        return load_arrow(cursor, table, self.staging, create=False)
+        return load_arrow(cursor, pa.table(columns), self.staging(index), create=False)
 
     def _apply(self, cursor: Any, binding: TableBinding, load: Load, published_at: str) -> None:
-        target = quote(binding.table)
+        target, staging = ident(binding.table), self.staging(binding.index)
         if load.replace or (load.truncated and self.hard_delete):
             cursor.execute(f"DELETE FROM {target}")
         elif load.truncated:
-            cursor.execute(f"UPDATE {target} SET {quote(META_OP)} = %s", ("d",))
-        staged = f"(SELECT PARSE_JSON(doc) AS d, op FROM {self.staging} WHERE binding = {binding.index})"
-        if not binding.delta and not load.replace and load.rows:
-            keys = binding.key_columns()
-            matches = " AND ".join(f"{target}.{quote(k.name)} = s.{quote(k.name)}" for k in keys)
-            picked = ", ".join(f"{k.extract()} AS {quote(k.name)}" for k in keys)
-            cursor.execute(f"DELETE FROM {target} USING (SELECT {picked} FROM {staged} x) s WHERE {matches}")
+            cursor.execute(f"UPDATE {target} SET {ident(META_OP)} = %s", ("d",))
         if not load.rows:
             return
-        keep = "" if binding.delta or not self.hard_delete else " WHERE op <> 'd'"
-        names = ", ".join(quote(c.name) for c in binding.columns)
-        values = ", ".join(c.extract() for c in binding.columns)
+        if not binding.delta and not load.replace:
+            keys = binding.key_positions()
+            matches = " AND ".join(f"{target}.{ident(k.name)} = s.K{i}" for i, k in keys)
+            picked = ", ".join(f"{k.cast(f'C{i}')} AS K{i}" for i, k in keys)
+            cursor.execute(f"DELETE FROM {target} USING (SELECT {picked} FROM {staging}) s WHERE {matches}")
+        keep = "" if binding.delta or not self.hard_delete else " WHERE OP <> 'd'"
+        names = ", ".join(ident(name) for name in (*(c.name for c in binding.columns), META_OP, PUBLISHED_AT, DOCUMENT))
+        values = ", ".join(c.cast(f"C{i}") for i, c in enumerate(binding.columns))
         cursor.execute(
-            f"INSERT INTO {target} ({names}, {quote(META_OP)}, flow_published_at, flow_document) "
-            f"SELECT {values}, op, %s::TIMESTAMP_TZ, d FROM {staged} x{keep}",
+            f"INSERT INTO {target} ({names}) SELECT {values}, OP, %s::TIMESTAMP_TZ, DOC::VARIANT FROM {staging}{keep}",
             (published_at,),
         )
+        cursor.execute(f"DELETE FROM {staging}")
 
     def _write_checkpoints(self, cursor: Any, checkpoints: Mapping[str, int]) -> None:
         if not checkpoints:
@@ -212,19 +219,19 @@ class Materializer:
         cursor.execute(f"INSERT INTO {CHECKPOINTS} (materialization, binding, lsn, updated_at) VALUES {rows}", params)
 
     def existing_documents(self, cursor: Any, binding: TableBinding, keys: list[tuple]) -> dict[tuple, dict[str, Any]]:
-        """The stored documents of ``keys`` (used to keep unchanged TOAST values of updates)."""
+        """The stored documents of ``keys``, numbers exact (used to keep unchanged TOAST values of updates)."""
         found: dict[tuple, dict[str, Any]] = {}
-        key_columns = binding.key_columns()
+        key_columns = [c for _, c in binding.key_positions()]
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             condition = " OR ".join(
-                "(" + " AND ".join(f"{quote(c.name)} = %s" for c in key_columns) + ")" for _ in chunk
+                "(" + " AND ".join(f"{ident(c.name)} = {c.cast('%s')}" for c in key_columns) + ")" for _ in chunk
             )
             cursor.execute(
-                f"SELECT flow_document FROM {quote(binding.table)} WHERE {condition}",
-                [value for key in chunk for value in key],
+                f"SELECT {ident(DOCUMENT)}::VARCHAR FROM {ident(binding.table)} WHERE {condition}",
+                [column_text(value) for key in chunk for value in key],
             )
             for (text,) in cursor.fetchall():
-                doc = json.loads(text)
+                doc = decode(text)
                 found[tuple(doc.get(k) for k in binding.key)] = doc
         return found
