@@ -17,6 +17,7 @@ or neither. Values are never re-parsed as JSON on the way: each column is cast f
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,9 @@ CHECKPOINTS = "FLOW_CHECKPOINTS_V1"
 META_OP = "_meta/op"
 PUBLISHED_AT = "flow_published_at"
 DOCUMENT = "flow_document"
+SMALL_BATCH_ROWS = 400
+"""Up to this many rows are staged with one INSERT of a JSON array of strings (about 0.6 ms a row on the
+embedded warehouse); larger batches take the bulk path, whose PUT + COPY INTO costs about 0.45 s at any size."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class Materializer:
         self.hard_delete = hard_delete
         self.staging_prefix = "FLOW_STAGING_" + re.sub(r"\W", "_", name).upper()
         self.staged_bytes: Counter = Counter()
+        self.stored_checkpoints: set[str] = set()
 
     def staging(self, index: int) -> str:
         """The staging table of binding ``index``: op, doc and one text column per binding column."""
@@ -133,11 +138,14 @@ class Materializer:
     def checkpoints(self, cursor: Any) -> dict[str, int]:
         """The committed source LSN per binding table."""
         cursor.execute(f"SELECT binding, lsn FROM {CHECKPOINTS} WHERE materialization = %s", (self.name,))
-        return {table: int(lsn) for table, lsn in cursor.fetchall()}
+        found = {table: int(lsn) for table, lsn in cursor.fetchall()}
+        self.stored_checkpoints = set(found)
+        return found
 
     def reset(self, cursor: Any) -> None:
         """Forget every checkpoint of this materialization (the next run backfills again)."""
         cursor.execute(f"DELETE FROM {CHECKPOINTS} WHERE materialization = %s", (self.name,))
+        self.stored_checkpoints.clear()
 
     # commits ---------------------------------------------------------------------------------------------
     def commit(self, cursor: Any, loads: Mapping[int, Load], checkpoints: Mapping[str, int], published_at: str) -> None:
@@ -153,6 +161,7 @@ class Materializer:
             cursor.execute("ROLLBACK")
             raise
         self.staged_bytes.clear()
+        self.stored_checkpoints.update(checkpoints)
 
     def stage(self, cursor: Any, index: int, documents: list[dict[str, Any]]) -> int:
         """Bulk-load one binding's documents into its staging table; returns the rows loaded."""
@@ -181,7 +190,9 @@ class Materializer:
             **{f"C{i}": values.get(c.name, pa.nulls(rows, pa.string())) for i, c in enumerate(binding.columns)},
         }
         self.staged_bytes[index] += documents.nbytes
-        return load_arrow(cursor, pa.table(columns), self.staging(index), create=False)
+        if rows > SMALL_BATCH_ROWS:
+            return load_arrow(cursor, pa.table(columns), self.staging(index), create=False)
+        return _insert_texts(cursor, self.staging(index), columns)
 
     def _apply(self, cursor: Any, binding: TableBinding, load: Load, published_at: str) -> None:
         target, staging = ident(binding.table), self.staging(binding.index)
@@ -206,12 +217,20 @@ class Materializer:
         cursor.execute(f"DELETE FROM {staging}")
 
     def _write_checkpoints(self, cursor: Any, checkpoints: Mapping[str, int]) -> None:
+        """Move the checkpoints: one UPDATE when every row exists (each streamed commit), else replace the rows."""
         if not checkpoints:
             return
+        in_list = ", ".join(["%s"] * len(checkpoints))
+        if self.stored_checkpoints.issuperset(checkpoints):
+            cases = " ".join(["WHEN %s THEN %s"] * len(checkpoints))
+            cursor.execute(
+                f"UPDATE {CHECKPOINTS} SET lsn = CASE binding {cases} END, updated_at = CURRENT_TIMESTAMP() "
+                f"WHERE materialization = %s AND binding IN ({in_list})",
+                (*(v for item in checkpoints.items() for v in item), self.name, *checkpoints),
+            )
+            return
         cursor.execute(
-            f"DELETE FROM {CHECKPOINTS} WHERE materialization = %s AND binding IN ("
-            + ", ".join(["%s"] * len(checkpoints))
-            + ")",
+            f"DELETE FROM {CHECKPOINTS} WHERE materialization = %s AND binding IN ({in_list})",
             (self.name, *checkpoints),
         )
         rows = ", ".join(["(%s, %s, %s, CURRENT_TIMESTAMP())"] * len(checkpoints))
@@ -235,3 +254,15 @@ class Materializer:
                 doc = decode(text)
                 found[tuple(doc.get(k) for k in binding.key)] = doc
         return found
+
+
+def _insert_texts(cursor: Any, table: str, columns: Mapping[str, pa.Array]) -> int:
+    """Insert a few rows of text columns with one statement: a JSON array of rows (strings survive JSON exactly)."""
+    names = list(columns)
+    rows = [list(row) for row in zip(*(columns[name].to_pylist() for name in names), strict=True)]
+    picked = ", ".join(f"f.value[{i}]::VARCHAR" for i in range(len(names)))
+    cursor.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {picked} FROM TABLE(FLATTEN(input => PARSE_JSON(%s))) f",
+        (json.dumps(rows, ensure_ascii=False),),
+    )
+    return len(rows)

@@ -129,6 +129,7 @@ class Pipeline:
         self.materializer = Materializer(plan.materialization or plan.capture, plan.bindings, plan.hard_delete)
         self.checkpoints: dict[str, int] = {}
         self._progress_recorded = 0.0
+        self._pending_stats: dict[str, tuple[int, int]] = {}
         self.session_file = state.root / ("session-" + plan.capture.replace("/", "_") + ".json")
 
     @property
@@ -150,7 +151,7 @@ class Pipeline:
         self,
         until_caught_up: bool = True,
         stop: threading.Event | None = None,
-        poll_seconds: float = 0.05,
+        poll_seconds: float = 0.02,
         wait_seconds: float = 900.0,
     ) -> RunReport:
         """Run until caught up with the source's current LSN, or until ``stop`` is set (continuous mode)."""
@@ -190,6 +191,7 @@ class Pipeline:
                 self._stream(cursor, target, stop, poll_seconds, report)
             finally:
                 sessions.forget(self.session_file)
+                self._record_stats({}, flush=True)
         report.lsn = min(self.checkpoints.values(), default=0)
         report.source_lsn = self.capture.current_lsn()
         return report
@@ -401,16 +403,23 @@ class Pipeline:
                     )
                 time.sleep(0.2)
 
-    def _record_stats(self, per_collection: dict[str, tuple[int, int]]) -> None:
-        """Count what moved per collection (written by the capture, read by the materialization) and, at most
-        once a second, the position reached, so ``status`` reflects a continuous run while it streams."""
-        if per_collection:
-            self.state.add_stats(self.plan.capture, per_collection, written=True)
+    def _record_stats(self, per_collection: dict[str, tuple[int, int]], flush: bool = False) -> None:
+        """Count what moved per collection (written by the capture, read by the materialization) and the position
+        reached, so ``status`` reflects a continuous run while it streams: written at most once a second (a
+        state-file write per commit would add to every commit's latency), and when ``flush`` is set."""
+        for collection, (docs, size) in per_collection.items():
+            pending = self._pending_stats.get(collection, (0, 0))
+            self._pending_stats[collection] = (pending[0] + docs, pending[1] + size)
+        if not flush and time.monotonic() - self._progress_recorded <= 1.0:
+            return
+        if self._pending_stats:
+            self.state.add_stats(self.plan.capture, self._pending_stats, written=True)
             if self.plan.materialization:
-                self.state.add_stats(self.plan.materialization, per_collection, written=False)
-        if time.monotonic() - self._progress_recorded > 1.0:
+                self.state.add_stats(self.plan.materialization, self._pending_stats, written=False)
+            self._pending_stats = {}
+        if self.checkpoints:
             self.state.record_run(list(self.plan.tasks), None, min(self.checkpoints.values()))
-            self._progress_recorded = time.monotonic()
+        self._progress_recorded = time.monotonic()
 
 
 def _now() -> str:

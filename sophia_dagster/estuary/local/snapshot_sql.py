@@ -66,7 +66,8 @@ def value_sql(column: str, pg_type: PgType) -> sql.Composable | None:
     """An expression whose ``row_to_json`` rendering is ``column``'s document value, or None if it has none."""
     ident = sql.Identifier(column)
     if pg_type.element:
-        return sql.SQL("array_to_json({})").format(ident) if pg_type.element in NATIVE_ELEMENTS else None
+        native = pg_type.element in NATIVE_ELEMENTS or pg_type.enum
+        return sql.SQL("array_to_json({})").format(ident) if native else None
     if pg_type.oid in NATIVE or pg_type.oid in TEXT_OUTPUT_OIDS or pg_type.enum:
         return ident
     if pg_type.oid == NUMERIC_OID:
