@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from sophia_dagster.estuary.local import pgoutput
-from sophia_dagster.estuary.local.capture import PostgresCapture, SourceTable
-from sophia_dagster.estuary.local.values import (
+from sophia_dagster.dataplane import pgoutput
+from sophia_dagster.dataplane.capture import PostgresCapture, SourceTable
+from sophia_dagster.dataplane.values import (
     PgType,
     column_text,
     converter,

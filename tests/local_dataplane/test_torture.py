@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sophia_dagster.estuary.local.resource import LocalDataPlaneError
+from sophia_dagster.dataplane.errors import DataPlaneError
 from tests.local_dataplane.conftest import Env, write_catalog
 
 ANY = {"type": "object", "properties": {"id": {"type": "integer"}}}
@@ -363,8 +363,8 @@ def test_keyless_rows_that_could_collapse_and_names_that_differ_only_in_case_are
         conn.execute('CREATE TABLE cased (id int PRIMARY KEY, "Value" text, value text)')
     write_catalog(env.catalog_dir, extra_tables={"dupes": CODED}, keys={"dupes": ["/code"]})
     plane = env.plane()
-    with pytest.raises(LocalDataPlaneError, match=r"public\.dupes has no primary key or unique index.*collapse"):
+    with pytest.raises(DataPlaneError, match=r"public\.dupes has no primary key or unique index.*collapse"):
         plane.publish(["sophia/postgres-cdc"])
     write_catalog(env.catalog_dir, extra_tables={"cased": ANY})
-    with pytest.raises(LocalDataPlaneError, match=r"fields 'Value' and 'value' would both be column VALUE"):
+    with pytest.raises(DataPlaneError, match=r"fields 'Value' and 'value' would both be column VALUE"):
         plane.publish(["sophia/postgres-cdc"])

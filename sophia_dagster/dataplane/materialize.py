@@ -26,8 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from sophia_dagster.estuary.local.identifiers import column_name, ident
-from sophia_dagster.estuary.local.values import column_text, decode, encode
+from sophia_dagster.dataplane.identifiers import column_name, ident
+from sophia_dagster.dataplane.values import column_text, decode, encode
 from sophia_dagster.warehouse.bulk import load_arrow
 
 CHECKPOINTS = "FLOW_CHECKPOINTS_V1"

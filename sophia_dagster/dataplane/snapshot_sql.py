@@ -14,7 +14,7 @@ from typing import Any
 
 from psycopg import sql
 
-from sophia_dagster.estuary.local.values import (
+from sophia_dagster.dataplane.values import (
     BOOL_OID,
     BYTEA_OID,
     DATE_OID,

@@ -24,18 +24,15 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from sophia_dagster.estuary.local import pgoutput
-from sophia_dagster.estuary.local.snapshot_sql import documents_sql, text_sql
-from sophia_dagster.estuary.local.values import Converter, PgType, column_text, converter, encode, resolve_types
+from sophia_dagster.dataplane import pgoutput
+from sophia_dagster.dataplane.errors import CaptureError
+from sophia_dagster.dataplane.snapshot_sql import documents_sql, text_sql
+from sophia_dagster.dataplane.values import Converter, PgType, column_text, converter, encode, resolve_types
 
 SESSION_SETUP = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET extra_float_digits = 3"
 BACKFILL_LOC = [-1, 0, 0]
 Chunk = tuple[pa.Array, dict[str, pa.Array]]
 """Backfilled rows: their JSON documents, and each column's values as the text warehouse columns load from."""
-
-
-class CaptureError(RuntimeError):
-    """The source cannot be captured as configured; the message says which table or slot and why."""
 
 
 @dataclass(frozen=True)
