@@ -322,6 +322,7 @@ def test_every_hard_case_arrives_exactly_through_backfill_streaming_key_updates_
         extra_tables={**dict.fromkeys(TABLES, ANY), "t_keyless": CODED},
         keys={"t_keyless": ["/code"]},
         exclude={"t_names": ["Value"]},
+        demo_tables=False,
     )
     plane = env.plane()
     plane.publish(["sophia/postgres-cdc"])
@@ -361,10 +362,10 @@ def test_keyless_rows_that_could_collapse_and_names_that_differ_only_in_case_are
         conn.execute("CREATE TABLE dupes (code text, body text)")
         conn.execute("ALTER TABLE dupes REPLICA IDENTITY FULL")
         conn.execute('CREATE TABLE cased (id int PRIMARY KEY, "Value" text, value text)')
-    write_catalog(env.catalog_dir, extra_tables={"dupes": CODED}, keys={"dupes": ["/code"]})
+    write_catalog(env.catalog_dir, extra_tables={"dupes": CODED}, keys={"dupes": ["/code"]}, demo_tables=False)
     plane = env.plane()
     with pytest.raises(DataPlaneError, match=r"public\.dupes has no primary key or unique index.*collapse"):
         plane.publish(["sophia/postgres-cdc"])
-    write_catalog(env.catalog_dir, extra_tables={"cased": ANY})
+    write_catalog(env.catalog_dir, extra_tables={"cased": ANY}, demo_tables=False)
     with pytest.raises(DataPlaneError, match=r"fields 'Value' and 'value' would both be column VALUE"):
         plane.publish(["sophia/postgres-cdc"])
