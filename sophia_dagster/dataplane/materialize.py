@@ -1,8 +1,8 @@
 """The warehouse side of the embedded data plane: Estuary's materialize-snowflake semantics over any
 Snowflake connection (the embedded warehouse locally).
 
-Each commit bulk-loads every binding's documents with their column values as text into the binding's
-staging table (Parquet -> PUT -> COPY INTO), then in ONE transaction moves them into the target tables
+Each commit bulk-loads every binding's documents with their column values as text into one staging
+table (Parquet -> PUT -> COPY INTO, or one INSERT for a few rows), then in ONE transaction moves them into the target tables
 and moves the checkpoint (the source LSN reached per binding), so a crash at any point leaves either both
 or neither. Values are never re-parsed as JSON on the way: each column is cast from its exact text, and
 ``flow_document`` stores the document's text as it was built.
@@ -84,27 +84,31 @@ class Materializer:
         self.name = name
         self.bindings = {b.index: b for b in bindings}
         self.hard_delete = hard_delete
-        self.staging_prefix = "FLOW_STAGING_" + re.sub(r"\W", "_", name).upper()
+        self.staging = "FLOW_STAGING_" + re.sub(r"\W", "_", name).upper()
+        self.staging_width = -1
         self.staged_bytes: Counter = Counter()
         self.stored_checkpoints: set[str] = set()
 
-    def staging(self, index: int) -> str:
-        """The staging table of binding ``index``: op, doc and one text column per binding column."""
-        return f"{self.staging_prefix}_{index}"
-
     # setup -----------------------------------------------------------------------------------------------
     def setup(self, cursor: Any) -> None:
-        """Create the checkpoint table."""
+        """Create the checkpoint table and an empty staging table."""
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (materialization VARCHAR, binding VARCHAR, "
             "lsn NUMBER(38,0), updated_at TIMESTAMP_TZ)"
         )
+        self._create_staging(cursor)
+
+    def _create_staging(self, cursor: Any) -> None:
+        """(Re)create the staging table: binding, op, doc and one text column per column of the widest binding."""
+        self.staging_width = max((len(b.columns) for b in self.bindings.values()), default=0)
+        staged = ["BINDING INT", "OP VARCHAR", "DOC VARCHAR", *(f"C{i} VARCHAR" for i in range(self.staging_width))]
+        cursor.execute(f"CREATE OR REPLACE TABLE {self.staging} ({', '.join(staged)})")
 
     def ensure_table(self, cursor: Any, binding: TableBinding) -> list[str]:
-        """Create ``binding``'s table or add the columns it lacks, and an empty staging table; returns the added
-        column names."""
-        staged = ", ".join(["OP VARCHAR", "DOC VARCHAR", *(f"C{i} VARCHAR" for i in range(len(binding.columns)))])
-        cursor.execute(f"CREATE OR REPLACE TABLE {self.staging(binding.index)} ({staged})")
+        """Create ``binding``'s table or add the columns it lacks (widening the staging table if needed); returns
+        the added column names."""
+        if len(binding.columns) > self.staging_width:
+            self._create_staging(cursor)
         columns = [
             *binding.columns,
             Column(META_OP, "VARCHAR"),
@@ -155,6 +159,8 @@ class Materializer:
         try:
             for index, load in loads.items():
                 self._apply(cursor, self.bindings[index], load, published_at)
+            if any(load.rows for load in loads.values()):
+                cursor.execute(f"DELETE FROM {self.staging}")
             self._write_checkpoints(cursor, checkpoints)
             cursor.execute("COMMIT")
         except BaseException:
@@ -163,11 +169,23 @@ class Materializer:
         self.staged_bytes.clear()
         self.stored_checkpoints.update(checkpoints)
 
-    def stage(self, cursor: Any, index: int, documents: list[dict[str, Any]]) -> int:
-        """Bulk-load one binding's documents into its staging table; returns the rows loaded."""
+    def stage(self, cursor: Any, batches: Mapping[int, list[dict[str, Any]]]) -> int:
+        """Load the documents of every binding into the staging table at once; returns the rows loaded."""
+        parts = [self._texts(index, documents) for index, documents in batches.items() if documents]
+        if not parts:
+            return 0
+        return self._load(cursor, pa.concat_tables(parts))
+
+    def stage_values(
+        self, cursor: Any, index: int, documents: pa.Array, values: Mapping[str, pa.Array], ops: pa.Array | None = None
+    ) -> int:
+        """Load documents (JSON text) and their column values (text by field name; absent fields are NULL), all
+        creates unless ``ops`` says otherwise."""
+        return self._load(cursor, self._table(index, documents, values, ops))
+
+    def _texts(self, index: int, documents: list[dict[str, Any]]) -> pa.Table:
         binding = self.bindings[index]
-        return self.stage_values(
-            cursor,
+        return self._table(
             index,
             pa.array([encode(doc) for doc in documents], pa.string()),
             {
@@ -177,25 +195,28 @@ class Materializer:
             pa.array([doc["_meta"]["op"] for doc in documents], pa.string()),
         )
 
-    def stage_values(
-        self, cursor: Any, index: int, documents: pa.Array, values: Mapping[str, pa.Array], ops: pa.Array | None = None
-    ) -> int:
-        """Bulk-load documents (JSON text) and their column values (text by field name; absent fields are NULL),
-        all creates unless ``ops`` says otherwise."""
+    def _table(self, index: int, documents: pa.Array, values: Mapping[str, pa.Array], ops: pa.Array | None) -> pa.Table:
         rows = len(documents)
         binding = self.bindings[index]
-        columns = {
-            "OP": ops if ops is not None else pa.repeat(pa.scalar("c", pa.string()), rows),
-            "DOC": documents,
-            **{f"C{i}": values.get(c.name, pa.nulls(rows, pa.string())) for i, c in enumerate(binding.columns)},
-        }
+        texts = [values.get(c.name, pa.nulls(rows, pa.string())) for c in binding.columns]
+        texts += [pa.nulls(rows, pa.string())] * (self.staging_width - len(texts))
         self.staged_bytes[index] += documents.nbytes
-        if rows > SMALL_BATCH_ROWS:
-            return load_arrow(cursor, pa.table(columns), self.staging(index), create=False)
-        return _insert_texts(cursor, self.staging(index), columns)
+        return pa.table(
+            {
+                "BINDING": pa.repeat(pa.scalar(index, pa.int32()), rows),
+                "OP": ops if ops is not None else pa.repeat(pa.scalar("c", pa.string()), rows),
+                "DOC": documents,
+                **{f"C{i}": text for i, text in enumerate(texts)},
+            }
+        )
+
+    def _load(self, cursor: Any, table: pa.Table) -> int:
+        if table.num_rows > SMALL_BATCH_ROWS:
+            return load_arrow(cursor, table, self.staging, create=False)
+        return _insert_texts(cursor, self.staging, table)
 
     def _apply(self, cursor: Any, binding: TableBinding, load: Load, published_at: str) -> None:
-        target, staging = ident(binding.table), self.staging(binding.index)
+        target, staging = ident(binding.table), f"(SELECT * FROM {self.staging} WHERE BINDING = {binding.index})"
         if load.replace or (load.truncated and self.hard_delete):
             cursor.execute(f"DELETE FROM {target}")
         elif load.truncated:
@@ -206,15 +227,14 @@ class Materializer:
             keys = binding.key_positions()
             matches = " AND ".join(f"{target}.{ident(k.name)} = s.K{i}" for i, k in keys)
             picked = ", ".join(f"{k.cast(f'C{i}')} AS K{i}" for i, k in keys)
-            cursor.execute(f"DELETE FROM {target} USING (SELECT {picked} FROM {staging}) s WHERE {matches}")
+            cursor.execute(f"DELETE FROM {target} USING (SELECT {picked} FROM {staging} x) s WHERE {matches}")
         keep = "" if binding.delta or not self.hard_delete else " WHERE OP <> 'd'"
         names = ", ".join(ident(name) for name in (*(c.name for c in binding.columns), META_OP, PUBLISHED_AT, DOCUMENT))
         values = ", ".join(c.cast(f"C{i}") for i, c in enumerate(binding.columns))
         cursor.execute(
-            f"INSERT INTO {target} ({names}) SELECT {values}, OP, %s::TIMESTAMP_TZ, DOC::VARIANT FROM {staging}{keep}",
+            f"INSERT INTO {target} ({names}) SELECT {values}, OP, %s::TIMESTAMP_TZ, DOC::VARIANT FROM {staging} x{keep}",
             (published_at,),
         )
-        cursor.execute(f"DELETE FROM {staging}")
 
     def _write_checkpoints(self, cursor: Any, checkpoints: Mapping[str, int]) -> None:
         """Move the checkpoints: one UPDATE when every row exists (each streamed commit), else replace the rows."""
@@ -256,11 +276,11 @@ class Materializer:
         return found
 
 
-def _insert_texts(cursor: Any, table: str, columns: Mapping[str, pa.Array]) -> int:
-    """Insert a few rows of text columns with one statement: a JSON array of rows (strings survive JSON exactly)."""
-    names = list(columns)
-    rows = [list(row) for row in zip(*(columns[name].to_pylist() for name in names), strict=True)]
-    picked = ", ".join(f"f.value[{i}]::VARCHAR" for i in range(len(names)))
+def _insert_texts(cursor: Any, table: str, rows: pa.Table) -> int:
+    """Insert a few rows with one statement: a JSON array of rows (strings survive JSON exactly)."""
+    names = rows.column_names
+    rows = [list(row.values()) for row in rows.to_pylist()]
+    picked = ", ".join(f"f.value[{i}]::{'INT' if name == 'BINDING' else 'VARCHAR'}" for i, name in enumerate(names))
     cursor.execute(
         f"INSERT INTO {table} ({', '.join(names)}) SELECT {picked} FROM TABLE(FLATTEN(input => PARSE_JSON(%s))) f",
         (json.dumps(rows, ensure_ascii=False),),

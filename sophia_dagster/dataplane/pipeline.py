@@ -252,14 +252,13 @@ class Pipeline:
         self.capture.advance(min(self.checkpoints.values()))
 
     def _stage(self, cursor: Any, reductions: Any) -> dict[int, Load]:
-        loads: dict[int, Load] = {}
-        for reduction in reductions:
-            documents = reduction.documents()
-            if documents:
-                self.materializer.stage(cursor, reduction.binding.index, documents)
-            if documents or reduction.truncated:
-                loads[reduction.binding.index] = Load(len(documents), truncated=reduction.truncated)
-        return loads
+        batches = {reduction.binding.index: reduction.documents() for reduction in reductions}
+        self.materializer.stage(cursor, batches)
+        return {
+            reduction.binding.index: Load(len(batches[reduction.binding.index]), truncated=reduction.truncated)
+            for reduction in reductions
+            if batches[reduction.binding.index] or reduction.truncated
+        }
 
     def _resolve_toast(self, cursor: Any, reductions: Any) -> None:
         """Fill unchanged TOAST values of updates from the stored documents."""
