@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -25,11 +26,13 @@ from psycopg.conninfo import make_conninfo
 
 from sophia_dagster.dataplane import pgoutput
 from sophia_dagster.dataplane.errors import CaptureError
-from sophia_dagster.dataplane.snapshot_sql import documents_sql
-from sophia_dagster.dataplane.values import Converter, converter
+from sophia_dagster.dataplane.snapshot_sql import documents_sql, text_sql
+from sophia_dagster.dataplane.values import Converter, PgType, column_text, converter, encode, resolve_types
 
 SESSION_SETUP = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET extra_float_digits = 3"
 BACKFILL_LOC = [-1, 0, 0]
+Chunk = tuple[pa.Array, dict[str, pa.Array]]
+"""Backfilled rows: their JSON documents, and each column's values as the text warehouse columns load from."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Change:
     document: dict[str, Any]
     unchanged: frozenset[str] = frozenset()
     truncate: bool = False
+    toast_key: tuple | None = None
+    """The row's key before this change, when a key update moved it (unchanged values are found there)."""
 
 
 @dataclass
@@ -90,18 +95,43 @@ def _meta(
     return {"op": op, "source": source}
 
 
-def _lines(data: bytearray) -> pa.Array:
-    """One string per line of COPY output (JSON text never holds a raw newline)."""
-    return (
-        pacsv.read_csv(
-            pa.py_buffer(bytes(data)),
-            read_options=pacsv.ReadOptions(column_names=["doc"], block_size=max(1 << 20, len(data) + 1)),
-            parse_options=pacsv.ParseOptions(delimiter="\x02", quote_char=False, escape_char=False),
-            convert_options=pacsv.ConvertOptions(column_types={"doc": pa.string()}, strings_can_be_null=False),
-        )
-        .column("doc")
-        .combine_chunks()
+def _read_csv(data: bytearray, names: list[str]) -> pa.Table:
+    """COPY's CSV rows as string columns: an unquoted empty field is NULL, a quoted one an empty string."""
+    return pacsv.read_csv(
+        pa.py_buffer(bytes(data)),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=max(1 << 20, len(data) + 1)),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+        ),
     )
+
+
+def _chunk(data: bytearray, names: list[str], csv_names: list[str]) -> Chunk:
+    """Documents and column texts of rows whose documents PostgreSQL built."""
+    table = _read_csv(data, csv_names)
+    return table.column("doc").combine_chunks(), {
+        name: table.column(i + 1).combine_chunks() for i, name in enumerate(names)
+    }
+
+
+def _converted(
+    data: bytearray, names: list[str], csv_names: list[str], convert: tuple[Converter, ...], meta: dict[str, Any]
+) -> Chunk:
+    """Documents and column texts of rows read as text output, by the streaming path's converters."""
+    table = _read_csv(data, csv_names)
+    documents, values = [], {name: [] for name in names}
+    for row in zip(*(table.column(i).to_pylist() for i in range(len(names))), strict=True):
+        document = {}
+        for name, to_json, text in zip(names, convert, row, strict=True):
+            document[name] = None if text is None else to_json(text)
+            values[name].append(column_text(document[name]))
+        document["_meta"] = meta
+        documents.append(encode(document))
+    return pa.array(documents, pa.string()), {name: pa.array(v, pa.string()) for name, v in values.items()}
 
 
 def _row(
@@ -129,7 +159,7 @@ class PostgresCapture:
         self.slot = slot
         self.tables = {table.qualified: table for table in tables}
         self._shapes: dict[int, _Shape] = {}
-        self._element_oids: dict[int, int] = {}
+        self._types: dict[int, PgType] = {}
         self._conn: psycopg.Connection | None = None
 
     # connections -----------------------------------------------------------------------------------------
@@ -156,16 +186,20 @@ class PostgresCapture:
             self._conn = None
 
     # publish-time checks and setup ---------------------------------------------------------------------
-    def validate(self) -> None:
-        """Refuse tables that do not exist or whose updates and deletes could not be keyed."""
+    def validate(self, standard: frozenset[str] = frozenset()) -> None:
+        """Refuse tables that do not exist, whose updates and deletes could not be keyed, or (for the tables in
+        ``standard``, materialized one row per key) whose rows the collection key does not tell apart."""
         problems = []
         for table in self.tables.values():
             row = self.conn.execute(
                 "SELECT c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),"
-                " ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped)"
+                " ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped),"
+                " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indpred IS NULL"
+                "  AND i.indexprs IS NULL AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) k JOIN pg_attribute a"
+                "  ON a.attrelid = c.oid AND a.attnum = k WHERE NOT a.attnotnull OR a.attname <> ALL(%s)))"
                 " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
-                (table.namespace, table.name),
+                (list(table.key), table.namespace, table.name),
             ).fetchone()
             if row is None:
                 problems.append(f"table {table.qualified} (collection {table.collection}) does not exist in the source")
@@ -178,6 +212,12 @@ class PostgresCapture:
                     f"table {table.qualified} has no primary key and its REPLICA IDENTITY is not FULL: updates and "
                     f"deletes could not be matched to rows; add a primary key or run "
                     f"ALTER TABLE {table.qualified} REPLICA IDENTITY FULL"
+                )
+            elif table.qualified in standard and not row[3]:
+                problems.append(
+                    f"table {table.qualified} has no primary key or unique index on NOT NULL columns {list(table.key)} "
+                    f"(the key of collection {table.collection}): rows with equal keys would collapse into one row "
+                    f"of the warehouse table; add such a key or materialize the collection with delta_updates: true"
                 )
         if problems:
             raise CaptureError("cannot capture: " + "; ".join(problems))
@@ -258,27 +298,37 @@ class PostgresCapture:
         finally:
             replication.close()
 
-    def backfill(self, conn: psycopg.Connection, table: SourceTable, chunk_bytes: int = 64 << 20) -> Iterator[pa.Array]:
-        """JSON documents (an Arrow string array per chunk) of every row of ``table`` in ``conn``'s snapshot."""
-        columns = conn.execute(
-            "SELECT a.attname, a.atttypid::int, t.typelem::int FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-            " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
-            " ORDER BY a.attnum",
+    def backfill(self, conn: psycopg.Connection, table: SourceTable, chunk_bytes: int = 64 << 20) -> Iterator[Chunk]:
+        """Every row of ``table`` in ``conn``'s snapshot, in chunks of documents and column texts."""
+        rows = conn.execute(
+            "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+            " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
             (sql.Identifier(table.namespace, table.name).as_string(conn),),
         ).fetchall()
+        types = resolve_types(conn, [oid for _, oid in rows])
+        columns = [(name, types[oid]) for name, oid in rows]
+        names = [name for name, _ in columns]
         meta = _meta("c", table, datetime.now(UTC), BACKFILL_LOC, True, None)
-        query = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')").format(
-            documents_sql(sql.Identifier(table.namespace, table.name), columns, meta)
-        )
+        source = sql.Identifier(table.namespace, table.name)
+        query = documents_sql(source, columns, meta)
+        built_in_sql = query is not None
+        positions = [f"c{i}" for i in range(len(columns))]
+        if built_in_sql:
+            copy_sql = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query)
+            read = partial(_chunk, names=names, csv_names=["doc", *positions])
+        else:
+            copy_sql = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(text_sql(source, columns))
+            convert = tuple(converter(pg_type) for _, pg_type in columns)
+            read = partial(_converted, names=names, csv_names=positions, convert=convert, meta=meta)
         buffer = bytearray()
-        with conn.cursor().copy(query) as copy:
+        with conn.cursor().copy(copy_sql) as copy:
             for data in copy:
                 buffer += data
                 if len(buffer) >= chunk_bytes:
-                    yield _lines(buffer)
+                    yield read(buffer)
                     buffer = bytearray()
         if buffer:
-            yield _lines(buffer)
+            yield read(buffer)
 
     # streaming ---------------------------------------------------------------------------------------------
     def read(self, upto_lsn: int | None, max_messages: int, after_lsn: int) -> list[Transaction]:
@@ -325,13 +375,10 @@ class PostgresCapture:
         return None
 
     def _remember(self, relation: pgoutput.Relation) -> None:
-        unknown = [c.type_oid for c in relation.columns if c.type_oid not in self._element_oids]
+        unknown = [c.type_oid for c in relation.columns if c.type_oid not in self._types]
         if unknown:
-            for oid, elem in self.conn.execute(
-                "SELECT oid::int, typelem::int FROM pg_type WHERE oid = ANY(%s)", (unknown,)
-            ):
-                self._element_oids[oid] = elem
-        convert = tuple(converter(c.type_oid, self._element_oids.get(c.type_oid) or None) for c in relation.columns)
+            self._types.update(resolve_types(self.conn, unknown))
+        convert = tuple(converter(self._types[c.type_oid]) for c in relation.columns)
         self._shapes[relation.relation_id] = _Shape(relation, convert)
 
     def _changes(self, message: pgoutput.Message, txn: Transaction, loc: list[int]) -> list[Change]:
@@ -363,11 +410,19 @@ class PostgresCapture:
             return [document("d", message.old, keys_only=message.old_kind == "K")]
         if message.old is None:
             return [document("u", message.new)]
+        new_values = message.new
+        if message.old_kind == "O":
+            new_values = tuple(
+                old if new is pgoutput.UNCHANGED_TOAST else new
+                for old, new in zip(message.old, new_values, strict=True)
+            )
         before, _ = _row(cols, convert, message.old, keys_only=message.old_kind == "K")
-        new_row, _ = _row(cols, convert, message.new)
+        new_row, _ = _row(cols, convert, new_values)
         if any(new_row.get(k) != before.get(k) for k in table.key if k in before):
-            return [document("d", message.old, keys_only=message.old_kind == "K"), document("c", message.new)]
-        return [document("u", message.new, before=before)]
+            created = document("c", new_values)
+            created.toast_key = tuple(before.get(k) for k in table.key)
+            return [document("d", message.old, keys_only=message.old_kind == "K"), created]
+        return [document("u", new_values, before=before)]
 
     def _table_of(self, relation_id: int) -> str:
         relation = self._shapes[relation_id].relation

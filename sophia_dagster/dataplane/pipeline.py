@@ -72,6 +72,8 @@ class _Reduction:
     def __init__(self, binding: TableBinding) -> None:
         self.binding = binding
         self.by_key: dict[tuple, tuple[dict[str, Any], set[str]]] = {}
+        self.replaced: dict[tuple, dict[str, Any]] = {}
+        self.lookups: dict[tuple, tuple] = {}
         self.appended: list[dict[str, Any]] = []
         self.truncated = False
 
@@ -86,20 +88,28 @@ class _Reduction:
             self.appended.append(doc)
             return
         key = tuple(doc.get(k) for k in self.binding.key)
+        source = change.toast_key or key
         missing = set(change.unchanged)
-        previous = self.by_key.get(key)
+        previous = self.replaced.get(source) if change.toast_key else None
+        if source in self.by_key and doc["_meta"]["op"] != "d" and not change.toast_key:
+            previous = self.by_key[source][0]
         if missing and previous is not None:
             for name in list(missing):
-                if name in previous[0]:
-                    doc[name] = previous[0][name]
+                if name in previous:
+                    doc[name] = previous[name]
                     missing.discard(name)
+        if missing:
+            self.lookups[key] = self.lookups.get(source, source)
+        if doc["_meta"]["op"] == "d" and key in self.by_key:
+            self.replaced[key] = self.by_key[key][0]
         self.by_key[key] = (doc, missing)
 
     def documents(self) -> list[dict[str, Any]]:
         return self.appended if self.binding.delta else [doc for doc, _ in self.by_key.values()]
 
-    def unresolved(self) -> dict[tuple, tuple[dict[str, Any], set[str]]]:
-        return {key: entry for key, entry in self.by_key.items() if entry[1]}
+    def unresolved(self) -> list[tuple[tuple, dict[str, Any], set[str]]]:
+        """Documents still lacking unchanged TOAST values, with the key whose stored document holds them."""
+        return [(self.lookups.get(key, key), doc, missing) for key, (doc, missing) in self.by_key.items() if missing]
 
 
 class Pipeline:
@@ -116,6 +126,7 @@ class Pipeline:
         self.materializer = Materializer(plan.materialization or plan.capture, plan.bindings, plan.hard_delete)
         self.checkpoints: dict[str, int] = {}
         self._progress_recorded = 0.0
+        self._pending_stats: dict[str, tuple[int, int]] = {}
         self.session_file = state.root / ("session-" + plan.capture.replace("/", "_") + ".json")
 
     @property
@@ -123,16 +134,21 @@ class Pipeline:
         return list(self.materializer.bindings.values())
 
     # entry points ------------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Publish-time checks: every bound table exists and its rows can be told apart as its bindings need."""
+        standard = frozenset(self.plan.sources[b.index] for b in self.bindings if not b.delta)
+        self.capture.validate(standard)
+
     def prepare(self) -> None:
         """Publish-time checks and setup on the source: tables keyed, publication and slot present."""
-        self.capture.validate()
+        self.validate()
         self.capture.ensure_publication()
 
     def run(
         self,
         until_caught_up: bool = True,
         stop: threading.Event | None = None,
-        poll_seconds: float = 0.05,
+        poll_seconds: float = 0.02,
         wait_seconds: float = 900.0,
     ) -> RunReport:
         """Run until caught up with the source's current LSN, or until ``stop`` is set (continuous mode)."""
@@ -172,6 +188,7 @@ class Pipeline:
                 self._stream(cursor, target, stop, poll_seconds, report)
             finally:
                 sessions.forget(self.session_file)
+                self._record_stats({}, flush=True)
         report.lsn = min(self.checkpoints.values(), default=0)
         report.source_lsn = self.capture.current_lsn()
         return report
@@ -235,14 +252,13 @@ class Pipeline:
         self.capture.advance(min(self.checkpoints.values()))
 
     def _stage(self, cursor: Any, reductions: Any) -> dict[int, Load]:
-        self.materializer.clear_staging(cursor)
-        loads: dict[int, Load] = {}
-        for reduction in reductions:
-            documents = reduction.documents()
-            if documents or reduction.truncated:
-                self.materializer.stage(cursor, reduction.binding.index, documents)
-                loads[reduction.binding.index] = Load(len(documents), truncated=reduction.truncated)
-        return loads
+        batches = {reduction.binding.index: reduction.documents() for reduction in reductions}
+        self.materializer.stage(cursor, batches)
+        return {
+            reduction.binding.index: Load(len(batches[reduction.binding.index]), truncated=reduction.truncated)
+            for reduction in reductions
+            if batches[reduction.binding.index] or reduction.truncated
+        }
 
     def _resolve_toast(self, cursor: Any, reductions: Any) -> None:
         """Fill unchanged TOAST values of updates from the stored documents."""
@@ -250,8 +266,9 @@ class Pipeline:
             unresolved = reduction.unresolved()
             if not unresolved:
                 continue
-            stored = self.materializer.existing_documents(cursor, reduction.binding, list(unresolved))
-            for key, (doc, missing) in unresolved.items():
+            lookups = list(dict.fromkeys(key for key, _, _ in unresolved))
+            stored = self.materializer.existing_documents(cursor, reduction.binding, lookups)
+            for key, doc, missing in unresolved:
                 previous = stored.get(key, {})
                 for name in missing:
                     if name in previous:
@@ -259,7 +276,6 @@ class Pipeline:
 
     def _commit_position(self, cursor: Any, lsn: int) -> None:
         """Nothing captured up to ``lsn``: record that, so the slot can release the WAL."""
-        self.materializer.clear_staging(cursor)
         moved = {table: max(value, lsn) for table, value in self.checkpoints.items()}
         self.materializer.commit(cursor, {}, moved, _now())
         self.checkpoints.update(moved)
@@ -269,13 +285,12 @@ class Pipeline:
     def _backfill(self, cursor: Any, bindings: list[TableBinding], report: RunReport) -> None:
         """Replace the bindings' tables with a consistent snapshot and set their checkpoints to its LSN."""
         with self.capture.snapshot() as (lsn, snapshot):
-            self.materializer.clear_staging(cursor)
             loads = {}
             for binding in bindings:
                 source = self.capture.tables[self.plan.sources[binding.index]]
                 rows = 0
-                for chunk in self.capture.backfill(snapshot, source):
-                    rows += self.materializer.stage_json(cursor, binding.index, chunk)
+                for documents, values in self.capture.backfill(snapshot, source):
+                    rows += self.materializer.stage_values(cursor, binding.index, documents, values)
                 loads[binding.index] = Load(rows, replace=True)
                 report.backfilled[binding.collection] = rows
                 report.count(binding.collection, "c", rows)
@@ -324,14 +339,14 @@ class Pipeline:
         stale = []
         for binding in self.bindings:
             relation = self.capture.shape(self.plan.sources[binding.index])
-            known = {c.name for c in binding.columns}
+            known = {c.name for c in binding.columns} | binding.excluded
             if relation is not None and any(c.name not in known for c in relation.columns):
                 stale.append(self._replan(binding))
         return stale
 
     def _replan(self, binding: TableBinding) -> TableBinding:
         source = self.capture.tables[self.plan.sources[binding.index]]
-        known = {c.name for c in binding.columns}
+        known = {c.name for c in binding.columns} | binding.excluded
         added = [Column(name, kind) for name, kind in source_columns(self.capture.conn, source) if name not in known]
         updated = replace(binding, columns=(*binding.columns, *added))
         self.materializer.bindings[binding.index] = updated
@@ -384,16 +399,23 @@ class Pipeline:
                     )
                 time.sleep(0.2)
 
-    def _record_stats(self, per_collection: dict[str, tuple[int, int]]) -> None:
-        """Count what moved per collection (written by the capture, read by the materialization) and, at most
-        once a second, the position reached, so ``status`` reflects a continuous run while it streams."""
-        if per_collection:
-            self.state.add_stats(self.plan.capture, per_collection, written=True)
+    def _record_stats(self, per_collection: dict[str, tuple[int, int]], flush: bool = False) -> None:
+        """Count what moved per collection (written by the capture, read by the materialization) and the position
+        reached, so ``status`` reflects a continuous run while it streams: written at most once a second (a
+        state-file write per commit would add to every commit's latency), and when ``flush`` is set."""
+        for collection, (docs, size) in per_collection.items():
+            pending = self._pending_stats.get(collection, (0, 0))
+            self._pending_stats[collection] = (pending[0] + docs, pending[1] + size)
+        if not flush and time.monotonic() - self._progress_recorded <= 1.0:
+            return
+        if self._pending_stats:
+            self.state.add_stats(self.plan.capture, self._pending_stats, written=True)
             if self.plan.materialization:
-                self.state.add_stats(self.plan.materialization, per_collection, written=False)
-        if time.monotonic() - self._progress_recorded > 1.0:
+                self.state.add_stats(self.plan.materialization, self._pending_stats, written=False)
+            self._pending_stats = {}
+        if self.checkpoints:
             self.state.record_run(list(self.plan.tasks), None, min(self.checkpoints.values()))
-            self._progress_recorded = time.monotonic()
+        self._progress_recorded = time.monotonic()
 
 
 def _now() -> str:

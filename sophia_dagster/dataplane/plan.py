@@ -13,17 +13,18 @@ import psycopg
 
 from sophia_dagster.dataplane.capture import SourceTable
 from sophia_dagster.dataplane.errors import NotRunnableHereError
+from sophia_dagster.dataplane.identifiers import column_name
 from sophia_dagster.dataplane.materialize import Column, TableBinding
 from sophia_dagster.dataplane.values import (
-    ARRAY_ELEMENTS,
     BOOL_OID,
     DATE_OID,
     FLOAT_OIDS,
     INT_OIDS,
     JSON_OIDS,
-    NUMERIC_OID,
     TIMESTAMP_OID,
     TIMESTAMPTZ_OID,
+    PgType,
+    resolve_types,
 )
 from sophia_dagster.estuary.catalog import Capture, Catalog, Materialization
 
@@ -51,25 +52,25 @@ class Plan:
         return (self.capture,) if self.materialization is None else (self.capture, self.materialization)
 
 
-def warehouse_type(type_oid: int, modifier: int, element_oid: int) -> str:
-    """The warehouse column type that holds a PostgreSQL column's documents without loss."""
-    if type_oid in INT_OIDS:
-        return "NUMBER(38,0)"
-    if type_oid in FLOAT_OIDS:
-        return "FLOAT"
-    if type_oid == NUMERIC_OID:
-        if modifier < 4:
-            return "VARCHAR"
-        precision, scale = ((modifier - 4) >> 16) & 0xFFFF, (modifier - 4) & 0xFFFF
-        return f"NUMBER({precision},{scale})" if precision <= 38 else "VARCHAR"
-    if type_oid == BOOL_OID:
-        return "BOOLEAN"
-    if type_oid == DATE_OID:
-        return "DATE"
-    if type_oid in (TIMESTAMP_OID, TIMESTAMPTZ_OID):
-        return "TIMESTAMP_TZ"
-    if type_oid in JSON_OIDS or type_oid in ARRAY_ELEMENTS or element_oid:
+def warehouse_type(pg_type: PgType) -> str:
+    """The warehouse column type that holds a PostgreSQL column's document values without loss.
+
+    numeric is ``VARCHAR`` holding the exact decimal text (NaN and the infinities included): what Estuary's
+    materialize-snowflake creates for a ``format: number`` string with the field option ``castToString``.
+    Its default there, ``FLOAT``, keeps about 16 significant digits, so it would change values.
+    """
+    if pg_type.element or pg_type.oid in JSON_OIDS:
         return "VARIANT"
+    if pg_type.oid in INT_OIDS:
+        return "NUMBER(38,0)"
+    if pg_type.oid in FLOAT_OIDS:
+        return "FLOAT"
+    if pg_type.oid == BOOL_OID:
+        return "BOOLEAN"
+    if pg_type.oid == DATE_OID:
+        return "DATE"
+    if pg_type.oid in (TIMESTAMP_OID, TIMESTAMPTZ_OID):
+        return "TIMESTAMP_TZ"
     return "VARCHAR"
 
 
@@ -93,21 +94,38 @@ def schema_type(prop: Any) -> str:
 def source_columns(conn: psycopg.Connection, table: SourceTable) -> list[tuple[str, str]]:
     """``(column, warehouse type)`` of the source table's published columns, in table order."""
     rows = conn.execute(
-        "SELECT a.attname, a.atttypid::int, a.atttypmod, t.typelem::int FROM pg_attribute a"
-        " JOIN pg_type t ON t.oid = a.atttypid JOIN pg_class c ON c.oid = a.attrelid"
+        "SELECT a.attname, a.atttypid::int FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
         " ORDER BY a.attnum",
         (table.namespace, table.name),
     ).fetchall()
-    return [(name, warehouse_type(oid, modifier, elem)) for name, oid, modifier, elem in rows]
+    types = resolve_types(conn, [oid for _, oid in rows])
+    return [(name, warehouse_type(types[oid])) for name, oid in rows]
 
 
-def binding_columns(conn: psycopg.Connection, table: SourceTable, properties: dict[str, Any]) -> tuple[Column, ...]:
-    """The source's columns, then the collection schema's other top-level properties."""
+def binding_columns(
+    conn: psycopg.Connection, table: SourceTable, properties: dict[str, Any], excluded: frozenset[str], where: str
+) -> tuple[Column, ...]:
+    """The source's columns, then the collection schema's other top-level properties, less ``excluded``.
+
+    Two fields whose Snowflake names differ only in case (``Value`` and ``value`` both become ``VALUE``) are
+    refused, naming both: exclude one of them (``flow_document`` still holds both values).
+    """
     columns = [Column(name, kind) for name, kind in source_columns(conn, table)]
     known = {c.name for c in columns}
     columns += [Column(name, schema_type(prop)) for name, prop in properties.items() if name not in known | {"_meta"}]
+    columns = [c for c in columns if c.name not in excluded]
+    seen: dict[str, str] = {}
+    for column in columns:
+        other = seen.setdefault(column_name(column.name).upper(), column.name)
+        if other != column.name:
+            raise NotRunnableHereError(
+                f"{where}: fields {other!r} and {column.name!r} would both be column "
+                f"{column_name(column.name).upper()} of the warehouse table (Snowflake names differ by more than "
+                f"case only when quoted, and unquoted names are upper-cased); add one of them to the binding's "
+                f"fields.exclude (flow_document keeps both values)"
+            )
     return tuple(columns)
 
 
@@ -191,6 +209,8 @@ def build_plan(
         if table is None or binding.disable:
             continue
         properties = catalog.collections[binding.source_name].document_schema.get("properties") or {}
+        excluded = frozenset((binding.fields or {}).get("exclude") or ())
+        where = f"materialization {name} binding {binding.resource['table']!r}"
         bindings.append(
             TableBinding(
                 index,
@@ -198,7 +218,8 @@ def build_plan(
                 binding.source_name,
                 table.key,
                 bool(binding.resource.get("delta_updates")),
-                binding_columns(conn, table, properties),
+                binding_columns(conn, table, properties, excluded, where),
+                excluded,
             )
         )
         sources[index] = table.qualified

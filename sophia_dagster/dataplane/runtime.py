@@ -104,7 +104,7 @@ class LocalDataPlane(EstuaryRuntime):
                 self.flow_state,
             )
             try:
-                pipeline.capture.validate() if dry_run else pipeline.prepare()
+                pipeline.validate() if dry_run else pipeline.prepare()
             except CaptureError as exc:
                 raise DataPlaneError(f"cannot publish {name}: {exc}") from None
             finally:

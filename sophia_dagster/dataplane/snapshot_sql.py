@@ -1,9 +1,10 @@
-"""Backfill documents built by PostgreSQL itself: one JSON document per row (``row_to_json``).
+"""Backfill rows read by PostgreSQL's ``COPY``: one CSV row per source row, built in SQL when it can be.
 
-Values take the formats :mod:`.values` gives streamed changes (numeric as exact strings, timestamps as
-RFC 3339 UTC with ``Z``, bytea as base64, json/jsonb parsed, arrays as JSON arrays), so a million-row
-snapshot never passes through Python one row at a time. Arrays of numeric, timestamps or bytea are built
-element by element and come out one-dimensional.
+For tables whose columns all have a SQL form below, PostgreSQL builds each document itself
+(``row_to_json``) next to every column's value text, so a million-row snapshot never passes through
+Python one row at a time. The SQL forms write exactly what :mod:`.values` writes for streamed changes
+(the test suite compares both). Any other table is read as plain text output, which the capture converts
+with :mod:`.values` row by row: the streaming path's own code, so both agree by construction.
 """
 
 from __future__ import annotations
@@ -14,55 +15,90 @@ from typing import Any
 from psycopg import sql
 
 from sophia_dagster.dataplane.values import (
-    ARRAY_ELEMENTS,
     BOOL_OID,
     BYTEA_OID,
+    DATE_OID,
     FLOAT_OIDS,
     INT_OIDS,
     JSON_OIDS,
     NUMERIC_OID,
+    TEXT_OUTPUT_OIDS,
     TIMESTAMP_OID,
     TIMESTAMPTZ_OID,
+    PgType,
 )
 
 NATIVE = INT_OIDS | FLOAT_OIDS | JSON_OIDS | {BOOL_OID}
 """Types ``row_to_json`` already writes as the document value."""
 
-TEXTUAL_ELEMENTS = {NUMERIC_OID, TIMESTAMP_OID, TIMESTAMPTZ_OID, BYTEA_OID}
+NATIVE_ELEMENTS = NATIVE | TEXT_OUTPUT_OIDS
+"""Array element types ``array_to_json`` writes as the document value (keeping every dimension)."""
+
+_BC_YEAR = (
+    "CASE WHEN split_part({t}, '-', 1)::int = 1 THEN '0000'"
+    " ELSE '-' || lpad((split_part({t}, '-', 1)::int - 1)::text, 4, '0') END"
+    " || replace(substr({t}, strpos({t}, '-')), ' BC', '')"
+)
+"""``'0044-03-15 ... BC'`` -> ``'-0043-03-15 ...'``: ISO 8601's astronomical year, as :mod:`.values` does."""
+
+_TEMPORAL = {
+    TIMESTAMPTZ_OID: ("replace(replace({t}, ' ', 'T'), '+00', 'Z')", "'0001-01-01 00:00:00+00'::timestamptz"),
+    TIMESTAMP_OID: ("replace({t}, ' ', 'T') || 'Z'", "'0001-01-01 00:00:00'::timestamp"),
+    DATE_OID: ("{t}", "'0001-01-01'::date"),
+}
 
 
-def _scalar(value: sql.Composable, type_oid: int) -> sql.Composable:
-    if type_oid in NATIVE:
-        return value
-    if type_oid == TIMESTAMPTZ_OID:
-        return sql.SQL("replace(regexp_replace({}::text, '\\+00$', 'Z'), ' ', 'T')").format(value)
-    if type_oid == TIMESTAMP_OID:
-        return sql.SQL("CASE WHEN isfinite({v}) THEN replace({v}::text, ' ', 'T') || 'Z' ELSE {v}::text END").format(
-            v=value
-        )
-    if type_oid == BYTEA_OID:
-        return sql.SQL("translate(encode({}, 'base64'), E'\\n', '')").format(value)
-    return sql.SQL("{}::text").format(value)
-
-
-def value_sql(column: str, type_oid: int, element_oid: int) -> sql.Composable:
-    """An expression whose ``row_to_json`` rendering is ``column``'s document value."""
-    ident = sql.Identifier(column)
-    element = ARRAY_ELEMENTS.get(type_oid, element_oid)
-    if not element:
-        return _scalar(ident, type_oid)
-    if element not in TEXTUAL_ELEMENTS:
-        return ident
+def _temporal(value: sql.Composable, type_oid: int) -> sql.Composable:
+    ad, first_day = _TEMPORAL[type_oid]
+    bc = ad.format(t=_BC_YEAR.format(t="{v}::text"))
     return sql.SQL(
-        "CASE WHEN {c} IS NOT NULL THEN COALESCE((SELECT json_agg({e} ORDER BY i) FROM unnest({c}) WITH ORDINALITY"
-        " AS u(e, i)), '[]'::json) END"
-    ).format(c=ident, e=_scalar(sql.Identifier("e"), element))
+        "CASE WHEN NOT isfinite({v}) THEN {v}::text WHEN {v} >= "
+        + first_day
+        + " THEN "
+        + ad.format(t="{v}::text")
+        + " ELSE "
+        + bc
+        + " END"
+    ).format(v=value)
 
 
-def documents_sql(table: sql.Composable, columns: list[tuple[str, int, int]], meta: dict[str, Any]) -> sql.Composable:
-    """A query of one JSON document per row of ``table``: its columns plus ``_meta``."""
-    items = [
-        sql.SQL("{} AS {}").format(value_sql(name, oid, elem), sql.Identifier(name)) for name, oid, elem in columns
-    ]
+def value_sql(column: str, pg_type: PgType) -> sql.Composable | None:
+    """An expression whose ``row_to_json`` rendering is ``column``'s document value, or None if it has none."""
+    ident = sql.Identifier(column)
+    if pg_type.element:
+        native = pg_type.element in NATIVE_ELEMENTS or pg_type.enum
+        return sql.SQL("array_to_json({})").format(ident) if native else None
+    if pg_type.oid in NATIVE or pg_type.oid in TEXT_OUTPUT_OIDS or pg_type.enum:
+        return ident
+    if pg_type.oid == NUMERIC_OID:
+        return sql.SQL("{}::text").format(ident)
+    if pg_type.oid == BYTEA_OID:
+        return sql.SQL("translate(encode({}, 'base64'), E'\\n', '')").format(ident)
+    if pg_type.oid in _TEMPORAL:
+        return _temporal(ident, pg_type.oid)
+    return None
+
+
+def documents_sql(
+    table: sql.Composable, columns: list[tuple[str, PgType]], meta: dict[str, Any]
+) -> sql.Composable | None:
+    """A query of each row's document then its column values, or None when a column has no SQL form.
+
+    The row's alias differs from every column name (a column called ``r`` must not shadow it)."""
+    values = [value_sql(name, pg_type) for name, pg_type in columns]
+    if any(v is None for v in values):
+        return None
+    items = [sql.SQL("{} AS {}").format(v, sql.Identifier(name)) for v, (name, _) in zip(values, columns, strict=True)]
     items.append(sql.SQL("{}::json AS {}").format(sql.Literal(json.dumps(meta)), sql.Identifier("_meta")))
-    return sql.SQL("SELECT row_to_json(r) FROM (SELECT {} FROM {}) r").format(sql.SQL(", ").join(items), table)
+    row = "r"
+    while row in {name for name, _ in columns}:
+        row += "_"
+    picked = [sql.SQL("{}.{}").format(sql.Identifier(row), sql.Identifier(name)) for name, _ in columns]
+    return sql.SQL("SELECT row_to_json({row}), {} FROM (SELECT {} FROM {}) {row}").format(
+        sql.SQL(", ").join(picked), sql.SQL(", ").join(items), table, row=sql.Identifier(row)
+    )
+
+
+def text_sql(table: sql.Composable, columns: list[tuple[str, PgType]]) -> sql.Composable:
+    """A query of each row's column values as text output, for conversion by :mod:`.values`."""
+    return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns), table)

@@ -95,16 +95,20 @@ def write_catalog(
     delta_tables: dict[str, str] | None = None,
     slot: str = "flow_slot",
     keys: dict[str, list[str]] | None = None,
+    exclude: dict[str, list[str]] | None = None,
+    demo_tables: bool = True,
 ) -> None:
-    """The platform catalog, plus ``extra_tables`` ({table: collection schema}, keyed on ``/id`` unless
-    ``keys`` says otherwise), ``delta_tables`` ({delta table: source table}) and the materialization's
-    ``hardDelete``."""
+    """The platform catalog (its own tables captured unless ``demo_tables`` is False), plus ``extra_tables``
+    ({table: collection schema}, keyed on ``/id`` unless ``keys`` says otherwise, fields left out of the
+    warehouse table as ``exclude`` says), ``delta_tables`` ({delta table: source table}) and the
+    materialization's ``hardDelete``."""
     directory.mkdir(parents=True, exist_ok=True)
     for file in PLATFORM_CATALOG_DIR.glob("*.flow.yaml"):
         data = yaml.safe_load(file.read_text())
         for capture in data.get("captures", {}).values():
             if "advanced" in capture["endpoint"]["connector"]["config"]:
                 capture["endpoint"]["connector"]["config"]["advanced"]["slotName"] = slot
+                capture["bindings"] = capture["bindings"] if demo_tables else []
                 for table, schema in (extra_tables or {}).items():
                     capture["bindings"].append(
                         {"resource": {"namespace": "public", "stream": table}, "target": f"sophia/postgres-cdc/{table}"}
@@ -117,7 +121,11 @@ def write_catalog(
             materialization["endpoint"]["connector"]["config"]["hardDelete"] = hard_delete
             for table in extra_tables or {}:
                 materialization["bindings"].append(
-                    {"resource": {"table": table}, "source": f"sophia/postgres-cdc/{table}"}
+                    {
+                        "resource": {"table": table},
+                        "source": f"sophia/postgres-cdc/{table}",
+                        "fields": {"recommended": True, "exclude": (exclude or {}).get(table, [])},
+                    }
                 )
             for table, source in (delta_tables or {}).items():
                 materialization["bindings"].append(

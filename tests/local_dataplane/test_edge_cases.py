@@ -109,7 +109,9 @@ def test_a_warehouse_error_is_recorded_so_status_shows_the_failed_run(env: Env) 
     assert status.status == "error" and status.controller_failures == 1
 
 
-def test_tables_without_a_primary_key_are_refused_at_publish_unless_replica_identity_full(env: Env) -> None:
+def test_tables_without_a_primary_key_are_refused_at_publish_unless_replica_identity_full_and_a_unique_key(
+    env: Env,
+) -> None:
     with env.source() as conn:
         conn.execute("CREATE TABLE notes (id int, body text)")
     write_catalog(env.catalog_dir, extra_tables={"notes": NOTES_SCHEMA})
@@ -125,6 +127,11 @@ def test_tables_without_a_primary_key_are_refused_at_publish_unless_replica_iden
         assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0] == 0
         conn.execute("ALTER TABLE notes REPLICA IDENTITY FULL")
         conn.execute("INSERT INTO notes VALUES (1, 'a'), (2, 'b')")
+    with pytest.raises(DataPlaneError, match=r"public\.notes has no primary key or unique index.*collapse"):
+        plane.publish(["sophia/postgres-cdc"])
+    with env.source() as conn:
+        conn.execute("ALTER TABLE notes ALTER COLUMN id SET NOT NULL")
+        conn.execute("CREATE UNIQUE INDEX notes_id ON notes (id)")
     assert plane.publish(["sophia/postgres-cdc"]).status == "success"
     plane.run("sophia/postgres-cdc")
     with env.source() as conn:

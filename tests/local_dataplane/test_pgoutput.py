@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import struct
 from datetime import UTC, datetime
@@ -12,7 +11,15 @@ import pytest
 
 from sophia_dagster.dataplane import pgoutput
 from sophia_dagster.dataplane.capture import PostgresCapture, SourceTable
-from sophia_dagster.dataplane.values import converter, parse_array
+from sophia_dagster.dataplane.values import (
+    PgType,
+    column_text,
+    converter,
+    decode,
+    encode,
+    parse_array,
+    resolve_types,
+)
 from tests.local_dataplane.conftest import TYPE_ZOO_SQL, Env, zoo_row
 
 
@@ -89,22 +96,27 @@ def test_lsn_round_trip() -> None:
     assert pgoutput.lsn_to_str(0x16B374D848) == "16/B374D848"
 
 
-def test_values_convert_by_type_oid() -> None:
-    assert converter(20)("-9223372036854775808") == -(2**63)
-    assert converter(1700)("12345678901234567890.000000001") == "12345678901234567890.000000001"
-    assert converter(16)("t") is True and converter(16)("f") is False
-    assert converter(3802)('{"a": [1, null]}') == {"a": [1, None]}
-    assert converter(1184)("2025-01-02 03:04:05.123456+00") == "2025-01-02T03:04:05.123456Z"
-    assert converter(1184)("2025-01-02 03:04:05+05:30") == "2025-01-01T21:34:05Z"
-    assert converter(1114)("2025-01-02 03:04:05") == "2025-01-02T03:04:05Z"
-    assert converter(1082)("2025-01-02") == "2025-01-02"
-    assert converter(17)("\\x00ff") == "AP8="
-    assert converter(701)("NaN") == "NaN" and converter(701)("1.5") == 1.5
-    assert converter(1007)("{1,NULL,-3}") == [1, None, -3]
-    assert converter(1009)('{"a b","q\\"uote",NULL,"NULL",plain}') == ["a b", 'q"uote', None, "NULL", "plain"]
-    assert parse_array("{{1,2},{3,4}}", int) == [[1, 2], [3, 4]]
+def test_values_convert_by_type() -> None:
+    def convert(oid: int, text: str, element: int = 0) -> str:
+        return encode(converter(PgType(oid, element))(text))
+
+    assert convert(20, "-9223372036854775808") == "-9223372036854775808"
+    assert convert(1700, "12345678901234567890.000000001") == '"12345678901234567890.000000001"'
+    assert convert(1700, "NaN") == '"NaN"' and convert(1700, "-Infinity") == '"-Infinity"'
+    assert convert(16, "t") == "true" and convert(16, "f") == "false"
+    assert convert(3802, '{"a": [1.000000000000000000001, null]}') == '{"a": [1.000000000000000000001, null]}'
+    assert convert(1184, "2025-01-02 03:04:05.123456+00") == '"2025-01-02T03:04:05.123456Z"'
+    assert convert(1184, "0044-03-15 12:00:00+00 BC") == '"-0043-03-15T12:00:00Z"'
+    assert convert(1184, "infinity") == '"infinity"'
+    assert convert(1114, "2025-01-02 03:04:05") == '"2025-01-02T03:04:05Z"'
+    assert convert(1082, "2025-01-02") == '"2025-01-02"' and convert(1082, "0001-01-01 BC") == '"0000-01-01"'
+    assert convert(17, "\\x00ff") == '"AP8="'
+    assert convert(701, "NaN") == '"NaN"' and convert(701, "-0") == "-0" and convert(701, "1e+100") == "1e+100"
+    assert convert(1007, "{1,NULL,-3}", 23) == "[1,null,-3]"
+    assert convert(1009, '{"a b","q\\"uote",NULL,"NULL",plain}', 25) == '["a b","q\\"uote",null,"NULL","plain"]'
+    assert convert(1231, "{{1.50,NULL},{NaN,-0.0}}", 1700) == '[["1.50",null],["NaN","-0.0"]]'
     assert parse_array("[0:1]={5,6}", int) == [5, 6]
-    assert converter(99999, element_oid=25)("{x}") == ["x"]
+    assert decode('{"n": 3.141592653589793238462643383279}') == {"n": "3.141592653589793238462643383279"}
 
 
 def test_a_real_slot_sends_unchanged_toast_values_as_u(env: Env) -> None:
@@ -147,19 +159,20 @@ def test_backfill_documents_built_in_sql_equal_the_streamed_conversion(env: Env)
     capture = PostgresCapture(env.dsn, "unused", "unused", [table])
     try:
         with capture.snapshot() as (_, snapshot):
-            built = {
-                doc["id"]: doc
-                for chunk in capture.backfill(snapshot, table)
-                for doc in map(json.loads, chunk.to_pylist())
-            }
+            built = {}
+            for documents, values in capture.backfill(snapshot, table):
+                for i, text in enumerate(documents.to_pylist()):
+                    doc = decode(text)
+                    built[doc["id"]] = (doc, {name: column[i].as_py() for name, column in values.items()})
             columns = snapshot.execute(
                 "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = 'type_zoo'::regclass"
                 " AND attnum > 0 ORDER BY attnum"
             ).fetchall()
+            types = resolve_types(snapshot, [oid for _, oid in columns])
             with snapshot.cursor().copy("COPY type_zoo TO STDOUT") as copy:
                 converted = [
                     {
-                        name: None if v is None else converter(oid)(v)
+                        name: None if v is None else converter(types[oid])(v)
                         for (name, oid), v in zip(columns, values, strict=True)
                     }
                     for values in copy.rows()
@@ -168,6 +181,7 @@ def test_backfill_documents_built_in_sql_equal_the_streamed_conversion(env: Env)
         capture.close()
     assert len(built) == len(converted) == 200
     for expected in converted:
-        actual = built[expected["id"]]
+        actual, texts = built[expected["id"]]
         assert actual.pop("_meta")["source"]["snapshot"] is True
-        assert actual == expected
+        assert actual == decode(encode(expected))
+        assert texts == {name: column_text(value) for name, value in expected.items()}
