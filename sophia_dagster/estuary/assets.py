@@ -1,4 +1,4 @@
-"""One subsettable multi-asset per Estuary task, plus the external source tables the captures read."""
+"""One subsettable multi-asset per Estuary task (capture, derivation, materialization), plus the tables captures read."""
 
 from collections.abc import Iterator
 
@@ -42,7 +42,7 @@ def build_task_asset(
 ) -> dg.AssetsDefinition:
     """The multi-asset of one task; materializing a subset still runs the task, reporting only the subset."""
     specs = translator.get_task_specs(catalog, task)
-    index = {spec.key: binding.index for spec, binding in zip(specs, task_bindings(catalog, task), strict=True)}
+    index = {spec.key: position for position, spec in enumerate(specs)}
 
     @dg.multi_asset(
         name=task_op_name(task),

@@ -31,7 +31,7 @@ from sophia_dagster.estuary.checks import task_check_keys
 from sophia_dagster.estuary.errors import EstuaryAPIError
 from sophia_dagster.estuary.models import BindingStats, TaskStats, TaskStatus
 from sophia_dagster.estuary.runtime import RESOURCE_KEY, EstuaryRuntime
-from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, task_bindings
+from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, reported_collections
 
 UNHEALTHY = frozenset({"warning", "error"})
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ class SensorPlan(BaseModel):
         for task in catalog.tasks:
             specs = translator.get_task_specs(catalog, task)
             per_collection = keys.setdefault(task, {})
-            for spec, binding in zip(specs, task_bindings(catalog, task), strict=True):
-                per_collection.setdefault(binding.collection, []).append(spec.key)
+            for spec, collection in zip(specs, reported_collections(catalog, task), strict=True):
+                per_collection.setdefault(collection, []).append(spec.key)
         checks = {task: task_check_keys(catalog, task, translator) for task in catalog.tasks}
         return cls(tasks=list(catalog.tasks), keys=keys, checks=checks)
 
