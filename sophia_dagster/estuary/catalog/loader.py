@@ -7,7 +7,6 @@ inside it (``captures.acme/pg.bindings[2].target``) and the reason.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
