@@ -225,7 +225,8 @@ def test_loading_arbitrary_files_raises_only_catalog_errors(
     except CatalogError as exc:
         assert exc.issues
     else:
-        assert set(catalog.files) == set(catalog.captures) | set(catalog.collections) | set(catalog.materializations)
+        specs = [catalog.captures, catalog.collections, catalog.materializations, catalog.tests]
+        assert set(catalog.files) == {name for section in specs for name in section}
 
 
 names = st.sampled_from(["acme/a", "acme/b", "acme/c", "acme/a-b", "acme/a_b", "bad name", "acme"])
