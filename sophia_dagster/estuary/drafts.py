@@ -32,7 +32,7 @@ def publication_names(catalog: Catalog, tasks: Sequence[str], where: str) -> lis
     """The tasks followed by every catalog collection they bind, each once; unknown tasks name ``where``."""
     unknown = [name for name in tasks if name not in catalog.tasks]
     if unknown:
-        raise EstuaryError(f"not tasks of the catalog at {where}: {', '.join(unknown)}")
+        raise EstuaryError(f"not tasks of the catalog ({where}): {', '.join(unknown)}")
     bound = [c for task in tasks for c in catalog.collections_of(task) if c in catalog.collections]
     return list(dict.fromkeys([*tasks, *bound]))
 

@@ -16,6 +16,7 @@ import dagster as dg
 
 from sophia_dagster.estuary.catalog import Capture, Catalog, Collection, Connector, Materialization
 from sophia_dagster.estuary.catalog.schemas import SchemaIndex
+from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 
 KIND_BY_CONNECTOR = {"postgres": "postgres", "hubspot": "hubspot", "snowflake": "snowflake"}
 JSON_FORMATS = {"date-time": "timestamp", "date": "date", "uuid": "uuid", "number": "numeric", "integer": "bigint"}
@@ -32,7 +33,8 @@ class EstuaryBinding(NamedTuple):
     catalog: Catalog
     task: str
     index: int
-    connector: Connector
+    connector: Connector | None
+    """The task's connector; ``None`` for a derivation (its one "binding" is its own collection)."""
     resource: dict[str, Any]
     collection: str
 
@@ -44,13 +46,14 @@ class EstuaryBinding(NamedTuple):
 
 def reported_collections(catalog: Catalog, task: str) -> list[str]:
     """The collection each asset of a task stands for: a derivation's own, else one per binding."""
-    return [task] if task in catalog.derivations else catalog.collections_of(task)
+    return [binding.collection for binding in task_bindings(catalog, task)]
 
 
 def task_bindings(catalog: Catalog, task: str) -> list[EstuaryBinding]:
-    """The enabled-or-not bindings of a capture or materialization, in catalog order."""
+    """The bindings of a task in catalog order, enabled or not; a derivation has one: its own collection."""
     model = catalog.tasks[task]
-    assert isinstance(model, Capture | Materialization), f"{task} is a derivation, it has no connector bindings"
+    if not isinstance(model, Capture | Materialization):
+        return [EstuaryBinding(catalog, task, 0, None, {}, task)]
     connector = model.endpoint.connector
     return [
         EstuaryBinding(catalog, task, index, connector, binding.resource, collection)
@@ -127,13 +130,13 @@ class DagsterEstuaryTranslator:
         """One group per task."""
         return safe_name(task)
 
-    def _metadata(self, binding: EstuaryBinding) -> dict[str, Any]:
-        return {
-            "estuary/task": binding.task,
-            "estuary/collection": binding.collection,
-            "estuary/connector_image": binding.connector.image,
-            "estuary/binding_resource": dg.MetadataValue.json(binding.resource),
-        }
+    def _metadata(self, binding: EstuaryBinding) -> EstuaryMetadataSet:
+        return EstuaryMetadataSet(
+            task=binding.task,
+            collection=binding.collection,
+            connector_image=binding.connector.image,
+            binding_resource=dg.MetadataValue.json(binding.resource),
+        )
 
     def get_derivation_spec(self, catalog: Catalog, name: str) -> dg.AssetSpec:
         """A derivation: a collection Estuary computes from its source collections (upstream assets)."""
@@ -149,10 +152,12 @@ class DagsterEstuaryTranslator:
             kinds={"estuary", derive.language},
             owners=self.owners,
             metadata={
-                "estuary/task": name,
-                "estuary/collection": name,
-                "estuary/derivation_language": derive.language,
-                "estuary/key": dg.MetadataValue.json(collection.key),
+                **EstuaryMetadataSet(
+                    task=name,
+                    collection=name,
+                    derivation_language=derive.language,
+                    key=dg.MetadataValue.json(collection.key),
+                ),
                 "dagster/column_schema": dg.TableSchema(columns=collection_columns(collection)),
             },
         )
@@ -167,7 +172,7 @@ class DagsterEstuaryTranslator:
             group_name=self.get_group_name(binding.task),
             kinds={KIND_BY_CONNECTOR.get(system, system)},
             owners=self.owners,
-            metadata={"estuary/binding_resource": dg.MetadataValue.json(binding.resource)},
+            metadata={**EstuaryMetadataSet(binding_resource=dg.MetadataValue.json(binding.resource))},
         )
 
     def get_collection_spec(self, binding: EstuaryBinding) -> dg.AssetSpec:
@@ -184,7 +189,7 @@ class DagsterEstuaryTranslator:
             owners=self.owners,
             metadata={
                 **self._metadata(binding),
-                "estuary/key": dg.MetadataValue.json(collection.key if collection else []),
+                **EstuaryMetadataSet(key=dg.MetadataValue.json(collection.key if collection else [])),
                 "dagster/column_schema": dg.TableSchema(columns=collection_columns(binding.collection_spec)),
             },
         )

@@ -92,7 +92,7 @@ class EstuaryWorkspace(EstuaryRuntime):
         """
         catalog = self.load_catalog()
         tasks = list(names) if names is not None else list(catalog.tasks)
-        specs = publication_names(catalog, tasks, self.catalog_path)
+        specs = publication_names(catalog, tasks, self.catalog_path or "the graph was built from")
         if names is None:  # the whole catalog, as flowctl publishes it: collections no task binds too
             specs.extend(c for c in catalog.collections if c not in specs)
         external = external_bindings(catalog, tasks)

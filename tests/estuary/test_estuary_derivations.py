@@ -22,7 +22,7 @@ KEY = dg.AssetKey(["estuary", "acmeCo", "rides", "rides-per-station"])
 def derivation_asset(catalog_path: Path) -> dg.AssetsDefinition:
     return next(
         a
-        for a in build_estuary_assets(load_catalog(catalog_path))
+        for a in build_estuary_assets(catalog=load_catalog(catalog_path))
         if isinstance(a, dg.AssetsDefinition) and KEY in a.keys
     )
 
@@ -31,8 +31,8 @@ def test_a_derivation_is_an_asset_downstream_of_its_sources() -> None:
     catalog = load_catalog(FORMS)
     assert set(catalog.derivations) == {PER_STATION, "acmeCo/rides/rider-scores"}
     defs = dg.Definitions(
-        assets=build_estuary_assets(catalog),
-        asset_checks=build_estuary_checks(catalog),
+        assets=build_estuary_assets(catalog=catalog),
+        asset_checks=build_estuary_checks(catalog=catalog),
         resources={"estuary": EstuaryWorkspace(api_token="unused", catalog_path=str(FORMS))},
     )
     graph = defs.get_repository_def().asset_graph
@@ -59,7 +59,7 @@ def test_materializing_a_derivation_publishes_it_with_its_sources(
     assert event.materialization.metadata["estuary/pub_id"].value == fake.live[PER_STATION]["last_pub_id"]
     fake.set_status(PER_STATION, "error", "lambda failed")
     catalog = load_catalog(flow)
-    checks = [c for c in build_estuary_checks(catalog) if KEY in {k.asset_key for k in c.check_keys}]
+    checks = [c for c in build_estuary_checks(catalog=catalog) if KEY in {k.asset_key for k in c.check_keys}]
     evaluated = dg.materialize(
         [derivation_asset(flow), *checks],
         resources={"estuary": workspace},

@@ -19,7 +19,7 @@ PG, SNOW = "sophia/postgres-cdc", "sophia/snowflake"
 def task_asset(catalog_dir: Path, op_name: str) -> dg.AssetsDefinition:
     return next(
         a
-        for a in build_estuary_assets(load_catalog(catalog_dir))
+        for a in build_estuary_assets(catalog=load_catalog(catalog_dir))
         if isinstance(a, dg.AssetsDefinition) and a.node_def.name == op_name
     )
 

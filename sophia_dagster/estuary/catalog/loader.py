@@ -7,6 +7,7 @@ inside it (``captures.acme/pg.bindings[2].target``) and the reason.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from sophia_dagster.estuary.catalog.resources import inline_files
 from sophia_dagster.estuary.catalog.unsupported import refuse_unsupported
 from sophia_dagster.estuary.catalog.yaml12 import read_yaml
 from sophia_dagster.estuary.errors import CatalogError, CatalogIssue, format_path
+
+CatalogPath = str | os.PathLike[str]
 
 
 def parse_catalog_text(text: str, file: str) -> tuple[CatalogFile, list[CatalogIssue]]:
@@ -101,13 +104,21 @@ class _Loader:
         return catalog
 
 
-def load_catalog(path: str | os.PathLike[str]) -> Catalog:
-    """Load a catalog from one ``flow.yaml`` file or every ``*.flow.yaml`` in a directory, following imports."""
-    root = Path(path)
-    files = sorted(root.glob("*.flow.yaml")) if root.is_dir() else [root]
-    if not files:
-        raise CatalogError([CatalogIssue(str(root), "", "no *.flow.yaml files found")])
+def load_catalog(path: CatalogPath | Sequence[CatalogPath]) -> Catalog:
+    """Load a catalog from ``flow.yaml`` files, or every ``*.flow.yaml`` of directories, following imports.
+
+    Args:
+        path: a file or directory, or several of them; their specs form one catalog.
+
+    Example:
+        ``catalog = load_catalog("flows/")``
+    """
+    roots = [Path(p) for p in ([path] if isinstance(path, str | os.PathLike) else path)]
     loader = _Loader()
-    for file in files:
-        loader.load(file)
+    for root in roots:
+        files = sorted(root.glob("*.flow.yaml")) if root.is_dir() else [root]
+        if not files:
+            raise CatalogError([CatalogIssue(str(root), "", "no *.flow.yaml files found")])
+        for file in files:
+            loader.load(file)
     return loader.catalog()
