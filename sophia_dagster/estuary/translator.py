@@ -18,6 +18,7 @@ from sophia_dagster.estuary.catalog import Capture, Catalog, Collection, Connect
 from sophia_dagster.estuary.catalog.schemas import SchemaIndex
 from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 
+KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 KIND_BY_CONNECTOR = {"postgres": "postgres", "hubspot": "hubspot", "snowflake": "snowflake"}
 JSON_FORMATS = {"date-time": "timestamp", "date": "date", "uuid": "uuid", "number": "numeric", "integer": "bigint"}
 MATERIALIZED_EXTRA_COLUMNS = (
@@ -59,6 +60,11 @@ def task_bindings(catalog: Catalog, task: str) -> list[EstuaryBinding]:
         EstuaryBinding(catalog, task, index, connector, binding.resource, collection)
         for index, (binding, collection) in enumerate(zip(model.bindings, catalog.collections_of(task), strict=True))
     ]
+
+
+def key_part(value: str) -> str:
+    """A catalog value usable in an asset key: characters Dagster refuses become ``_`` (``a:b`` -> ``a_b``)."""
+    return KEY_UNSAFE.sub("_", value)
 
 
 def safe_name(name: str) -> str:
@@ -113,18 +119,18 @@ class DagsterEstuaryTranslator:
         """The external table/object a capture binding reads: ``postgres/public/deals``, ``hubspot/contacts``."""
         resource = binding.resource
         path = [resource[k] for k in ("namespace", "stream", "name", "table") if isinstance(resource.get(k), str)]
-        return dg.AssetKey([connector_system(binding.connector), *path])
+        return dg.AssetKey([connector_system(binding.connector), *map(key_part, path)])
 
     def get_collection_asset_key(self, collection: str) -> dg.AssetKey:
         """An Estuary collection: ``estuary/<catalog name split on />``."""
-        return dg.AssetKey(["estuary", *collection.split("/")])
+        return dg.AssetKey(["estuary", *map(key_part, collection.split("/"))])
 
     def get_destination_asset_key(self, binding: EstuaryBinding) -> dg.AssetKey:
         """The table a materialization binding writes: ``snowflake/<db>/<schema>/<table>`` in lower case."""
         config, resource = binding.connector.config, binding.resource
         table = str(resource.get("table") or resource.get("index") or binding.collection.rsplit("/", 1)[-1])
         path = [str(p) for p in (config.get("database"), resource.get("schema") or config.get("schema")) if p]
-        return dg.AssetKey([connector_system(binding.connector), *(p.lower() for p in [*path, table])])
+        return dg.AssetKey([connector_system(binding.connector), *(key_part(p.lower()) for p in [*path, table])])
 
     def get_group_name(self, task: str) -> str:
         """One group per task."""
