@@ -26,7 +26,7 @@ from sophia_dagster.dataplane.values import (
     PgType,
     resolve_types,
 )
-from sophia_dagster.estuary.catalog import Capture, Catalog, Materialization
+from sophia_dagster.estuary.catalog import Capture, Catalog, Collection, Materialization
 
 POSTGRES_CONNECTORS = {"source-postgres"}
 SNOWFLAKE_CONNECTORS = {"materialize-snowflake"}
@@ -139,9 +139,21 @@ def _key_fields(catalog: Catalog, collection: str) -> tuple[str, ...]:
     return tuple(fields)
 
 
+def derivation_reason(task: str, language: str) -> str:
+    """Why a derivation does not run here: it runs only in Estuary."""
+    if language == "sqlite":
+        return (
+            f"derivation {task} (SQLite) runs only in Estuary: the embedded data plane does not run derivations yet. "
+            "Publish it in dev/prod."
+        )
+    return f"derivation {task} uses {language}, which runs only in Estuary; publish it in dev/prod."
+
+
 def runnable_reason(catalog: Catalog, task: str) -> str | None:
     """Why ``task`` cannot run in the embedded data plane, or None when it can."""
     model = catalog.tasks[task]
+    if isinstance(model, Collection):
+        return derivation_reason(task, model.derive.language if model.derive else "")
     connector = model.endpoint.connector.name
     if isinstance(model, Capture) and connector not in POSTGRES_CONNECTORS:
         return (

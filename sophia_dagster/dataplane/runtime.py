@@ -183,7 +183,7 @@ class LocalDataPlane(EstuaryRuntime):
         spec_type = catalog.spec_type(name)
         known = self.flow_state.task(name)
         common = {"catalog_name": name, "spec_type": spec_type, "last_pub_id": known.get("last_pub_id")}
-        if spec_type == "collection":
+        if spec_type == "collection" and name not in catalog.derivations:
             return TaskStatus(**common, status="ok", message="collection")
         reason = runnable_reason(catalog, name)
         if reason:

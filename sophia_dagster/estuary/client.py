@@ -8,7 +8,7 @@ batches so a call for 1,000 tasks costs ``ceil(1000 / batch)`` requests.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from sophia_dagster.estuary.errors import EstuaryError
 from sophia_dagster.estuary.http import EstuaryHttp, Redactor, RetryPolicy
 from sophia_dagster.estuary.models import PublishResult, TaskStats, TaskStatus
 from sophia_dagster.estuary.postgrest import PostgRest, batched, bearer, in_filter
-from sophia_dagster.estuary.publication import DraftSpec, Publisher
+from sophia_dagster.estuary.publication import ZERO_PUB_ID, DraftSpec, Publisher
 from sophia_dagster.estuary.stats import STATS_COLUMNS, binding_stats, floor_to_grain
 
 LIVE_SPECS_BATCH = 25
@@ -130,6 +130,19 @@ class EstuaryClient:
             LiveSpec.model_validate(row) for b in batches for row in self.pg.rows("live_specs_ext", live_specs_query(b))
         ]
 
+    def publication_history(self, names: Sequence[str], detail_like: str = "*") -> list[dict[str, Any]]:
+        """``catalog_name, pub_id, detail`` of past publications of ``names`` whose detail matches ``detail_like``."""
+        rows: list[dict[str, Any]] = []
+        for batch in batched(list(names), LIVE_SPECS_BATCH):
+            params = {
+                "select": "catalog_name,pub_id,detail",
+                "catalog_name": in_filter(batch),
+                "detail": f"like.{detail_like}",
+                "order": "pub_id.desc",
+            }
+            rows.extend(self.pg.rows("publication_specs_ext", params))
+        return rows
+
     def status(self, names: Sequence[str]) -> list[TaskStatus]:
         """Controller status of each name, in the order asked (agent API, 100 names per request)."""
         found: dict[str, TaskStatus] = {}
@@ -149,9 +162,19 @@ class EstuaryClient:
             for row in self.pg.rows(f"catalog_stats_{grain}", stats_query(b, since, grain))
         ]
 
-    def publish(self, drafts: Sequence[DraftSpec], *, dry_run: bool = False, detail: str) -> PublishResult:
+    def publish(
+        self,
+        drafts: Sequence[DraftSpec],
+        *,
+        dry_run: bool = False,
+        detail: str,
+        live_pub_id: str = ZERO_PUB_ID,
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> PublishResult:
         """Stage ``drafts`` in a new draft and publish it (see :class:`~sophia_dagster.estuary.publication.Publisher`)."""
-        return self.publisher.publish(drafts, dry_run=dry_run, detail=detail)
+        return self.publisher.publish(
+            drafts, dry_run=dry_run, detail=detail, live_pub_id=live_pub_id, fingerprints=fingerprints or {}
+        )
 
     def set_disabled(self, name: str, disabled: bool) -> PublishResult:
         """Pause (``disabled``) or resume a live task by republishing it with ``shards.disable``."""

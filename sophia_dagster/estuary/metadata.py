@@ -25,6 +25,9 @@ class EstuaryMetadataSet(NamespacedMetadataSet):
     binding_resource: dg.JsonMetadataValue | None = None
     key: dg.JsonMetadataValue | None = None
     pub_id: str | None = None
+    publication: str | None = None
+    changes: str | None = None
+    derivation_language: str | None = None
     status: str | None = None
     message: str | None = None
     last_pub_id: str | None = None

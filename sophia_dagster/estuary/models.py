@@ -80,12 +80,27 @@ class TaskStats(_Result):
 
 
 class PublishResult(_Result):
-    """A publication that ended in ``success`` (or ``emptyDraft`` when nothing changed)."""
+    """What a publish did: a publication that ended in ``success``, or ``unchanged`` when nothing differed.
+
+    ``names`` were published; ``unchanged`` were identical to their live specs and left out (when nothing is
+    left, no publication is made and ``pub_id`` is the live one). ``changes`` lists, per published name, how
+    its live spec changes (secrets masked).
+    """
 
     pub_id: str
     status: str = "success"
     dry_run: bool = False
     names: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    changes: dict[str, list[str]] = Field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        """One line for the run log."""
+        if self.status == "unchanged":
+            return f"unchanged, nothing published (live pub_id {self.pub_id})"
+        kept = f"; {len(self.unchanged)} unchanged specs left out" if self.unchanged else ""
+        return f"published {', '.join(self.names)} as {self.pub_id} ({self.status}){kept}"
 
 
 class DraftError(_Result):

@@ -18,6 +18,7 @@ from sophia_dagster.estuary.catalog import Catalog, load_catalog
 from sophia_dagster.estuary.errors import EstuaryError
 from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.models import PublishResult, TaskStats, TaskStatus
+from sophia_dagster.estuary.translator import reported_collections
 
 RESOURCE_KEY = "estuary"
 """The resource key assets, checks and the sensor look the runtime up under by default."""
@@ -97,10 +98,12 @@ class EstuaryRuntime(dg.ConfigurableResource):
         """
         started = datetime.now(UTC)
         published = self.publish([task])
-        context.log.info(f"published {task} as {published.pub_id} ({published.status})")
+        context.log.info(f"{task}: {published.summary}")
+        for name, lines in published.changes.items():
+            context.log.info(f"{name} changes:\n" + "\n".join(f"  {line}" for line in lines))
         (status,) = self.wait_until_caught_up([task], self.caught_up_timeout_seconds)
         rows = self.stats([task], since=started)
-        collections = self.load_catalog().collections_of(task)
+        collections = reported_collections(self.load_catalog(), task)
         for key, index in selected.items():
             yield dg.MaterializeResult(
                 asset_key=key, metadata=binding_metadata(published, status, rows, collections[index])
@@ -113,9 +116,14 @@ def binding_metadata(
     """Metadata reported for one binding of a materialized task."""
     docs = sum(row.bindings[collection].docs for row in rows if collection in row.bindings)
     size = sum(row.bindings[collection].bytes for row in rows if collection in row.bindings)
+    changes = "\n".join(
+        f"{name}:\n" + "\n".join(f"  {line}" for line in lines) for name, lines in published.changes.items()
+    )
     return {
         **EstuaryMetadataSet(
             pub_id=published.pub_id,
+            publication=published.summary,
+            changes=changes or "none",
             status=status.status,
             collection=collection,
             docs_this_hour=docs,

@@ -28,9 +28,19 @@ def floor_to_grain(moment: datetime, grain: str) -> datetime:
 
 
 def binding_stats(document: Mapping[str, Any] | None) -> dict[str, BindingStats]:
-    """Per-collection docs/bytes from a stats ``flow_document`` (``taskStats.capture|materialize[c].out``)."""
-    task_stats = (document or {}).get("taskStats") or {}
+    """Per-collection docs/bytes from a stats ``flow_document``.
+
+    ``taskStats.capture|materialize[c].out`` per binding; a derivation's ``taskStats.derive.out`` counts for
+    the derivation's own collection (the document's ``catalogName``).
+    """
+    document = document or {}
+    task_stats = document.get("taskStats") or {}
     result: dict[str, BindingStats] = {}
+    derived = (task_stats.get("derive") or {}).get("out")
+    if derived and document.get("catalogName"):
+        result[str(document["catalogName"])] = BindingStats(
+            docs=derived.get("docsTotal", 0), bytes=derived.get("bytesTotal", 0)
+        )
     for kind in ("capture", "materialize"):
         for collection, combiner in (task_stats.get(kind) or {}).items():
             out = (combiner or {}).get("out") or {}

@@ -1,4 +1,4 @@
-"""Catalog -> Dagster AssetSpecs: source tables -> Estuary collections -> destination tables.
+"""Catalog -> Dagster AssetSpecs: source tables -> Estuary collections (and derivations) -> destination tables.
 
 Subclass :class:`DagsterEstuaryTranslator` and override one ``get_*_asset_key`` method to change the keys
 of one kind of asset; the specs (kinds, groups, owners, descriptions, column schemas, metadata, lineage)
@@ -15,8 +15,10 @@ from typing import Any, NamedTuple
 import dagster as dg
 
 from sophia_dagster.estuary.catalog import Capture, Catalog, Collection, Connector, Materialization
+from sophia_dagster.estuary.catalog.schemas import SchemaIndex
 from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 
+KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 KIND_BY_CONNECTOR = {"postgres": "postgres", "hubspot": "hubspot", "snowflake": "snowflake"}
 JSON_FORMATS = {"date-time": "timestamp", "date": "date", "uuid": "uuid", "number": "numeric", "integer": "bigint"}
 MATERIALIZED_EXTRA_COLUMNS = (
@@ -32,24 +34,37 @@ class EstuaryBinding(NamedTuple):
     catalog: Catalog
     task: str
     index: int
-    connector: Connector
+    connector: Connector | None
+    """The task's connector; ``None`` for a derivation (its one "binding" is its own collection)."""
     resource: dict[str, Any]
     collection: str
 
     @property
-    def collection_spec(self) -> Collection:
-        """The collection the binding writes or reads."""
-        return self.catalog.collections[self.collection]
+    def collection_spec(self) -> Collection | None:
+        """The collection the binding writes or reads (``None`` when it is not in the catalog, only live)."""
+        return self.catalog.collections.get(self.collection)
+
+
+def reported_collections(catalog: Catalog, task: str) -> list[str]:
+    """The collection each asset of a task stands for: a derivation's own, else one per binding."""
+    return [binding.collection for binding in task_bindings(catalog, task)]
 
 
 def task_bindings(catalog: Catalog, task: str) -> list[EstuaryBinding]:
-    """The enabled-or-not bindings of a task, in catalog order."""
-    model: Capture | Materialization = catalog.tasks[task]
+    """The bindings of a task in catalog order, enabled or not; a derivation has one: its own collection."""
+    model = catalog.tasks[task]
+    if not isinstance(model, Capture | Materialization):
+        return [EstuaryBinding(catalog, task, 0, None, {}, task)]
     connector = model.endpoint.connector
     return [
         EstuaryBinding(catalog, task, index, connector, binding.resource, collection)
         for index, (binding, collection) in enumerate(zip(model.bindings, catalog.collections_of(task), strict=True))
     ]
+
+
+def key_part(value: str) -> str:
+    """A catalog value usable in an asset key: characters Dagster refuses become ``_`` (``a:b`` -> ``a_b``)."""
+    return KEY_UNSAFE.sub("_", value)
 
 
 def safe_name(name: str) -> str:
@@ -74,13 +89,18 @@ def column_type(schema: dict[str, Any]) -> tuple[str, bool]:
     return JSON_FORMATS.get(schema.get("format", ""), concrete[0]), nullable
 
 
-def collection_columns(collection: Collection) -> list[dg.TableColumn]:
-    """One column per top-level schema property (except ``_meta``), keys marked unique and not null."""
+def collection_columns(collection: Collection | None) -> list[dg.TableColumn]:
+    """One column per top-level schema property (except ``_meta``), keys marked unique and not null.
+
+    Properties reached through ``$ref``/``allOf`` count; a collection that is only live has no known columns.
+    """
+    if collection is None:
+        return []
     schema = collection.document_schema
     required = set(schema.get("required") or [])
     keys = {pointer.split("/")[1] for pointer in collection.key}
     columns = []
-    for name, prop in (schema.get("properties") or {}).items():
+    for name, prop in (SchemaIndex(schema).properties() or {}).items():
         if name == "_meta" or not isinstance(prop, dict):
             continue
         kind, nullable = column_type(prop)
@@ -99,18 +119,18 @@ class DagsterEstuaryTranslator:
         """The external table/object a capture binding reads: ``postgres/public/deals``, ``hubspot/contacts``."""
         resource = binding.resource
         path = [resource[k] for k in ("namespace", "stream", "name", "table") if isinstance(resource.get(k), str)]
-        return dg.AssetKey([connector_system(binding.connector), *path])
+        return dg.AssetKey([connector_system(binding.connector), *map(key_part, path)])
 
     def get_collection_asset_key(self, collection: str) -> dg.AssetKey:
         """An Estuary collection: ``estuary/<catalog name split on />``."""
-        return dg.AssetKey(["estuary", *collection.split("/")])
+        return dg.AssetKey(["estuary", *map(key_part, collection.split("/"))])
 
     def get_destination_asset_key(self, binding: EstuaryBinding) -> dg.AssetKey:
         """The table a materialization binding writes: ``snowflake/<db>/<schema>/<table>`` in lower case."""
         config, resource = binding.connector.config, binding.resource
         table = str(resource.get("table") or resource.get("index") or binding.collection.rsplit("/", 1)[-1])
         path = [str(p) for p in (config.get("database"), resource.get("schema") or config.get("schema")) if p]
-        return dg.AssetKey([connector_system(binding.connector), *(p.lower() for p in [*path, table])])
+        return dg.AssetKey([connector_system(binding.connector), *(key_part(p.lower()) for p in [*path, table])])
 
     def get_group_name(self, task: str) -> str:
         """One group per task."""
@@ -122,6 +142,30 @@ class DagsterEstuaryTranslator:
             collection=binding.collection,
             connector_image=binding.connector.image,
             binding_resource=dg.MetadataValue.json(binding.resource),
+        )
+
+    def get_derivation_spec(self, catalog: Catalog, name: str) -> dg.AssetSpec:
+        """A derivation: a collection Estuary computes from its source collections (upstream assets)."""
+        collection = catalog.collections[name]
+        derive = collection.derive
+        assert derive is not None, f"{name} is not a derivation"
+        return dg.AssetSpec(
+            key=self.get_collection_asset_key(name),
+            deps=[self.get_collection_asset_key(source) for source in dict.fromkeys(catalog.collections_of(name))],
+            description=collection.document_schema.get("description")
+            or f"Estuary derivation {name} ({derive.language}).",
+            group_name=self.get_group_name(name),
+            kinds={"estuary", derive.language},
+            owners=self.owners,
+            metadata={
+                **EstuaryMetadataSet(
+                    task=name,
+                    collection=name,
+                    derivation_language=derive.language,
+                    key=dg.MetadataValue.json(collection.key),
+                ),
+                "dagster/column_schema": dg.TableSchema(columns=collection_columns(collection)),
+            },
         )
 
     def get_source_spec(self, binding: EstuaryBinding) -> dg.AssetSpec:
@@ -140,7 +184,8 @@ class DagsterEstuaryTranslator:
     def get_collection_spec(self, binding: EstuaryBinding) -> dg.AssetSpec:
         """The collection a capture binding writes, depending on the source table."""
         system = connector_system(binding.connector)
-        schema_doc = binding.collection_spec.document_schema.get("description")
+        collection = binding.collection_spec
+        schema_doc = collection.document_schema.get("description") if collection else None
         return dg.AssetSpec(
             key=self.get_collection_asset_key(binding.collection),
             deps=[self.get_source_asset_key(binding)],
@@ -150,7 +195,7 @@ class DagsterEstuaryTranslator:
             owners=self.owners,
             metadata={
                 **self._metadata(binding),
-                **EstuaryMetadataSet(key=dg.MetadataValue.json(binding.collection_spec.key)),
+                **EstuaryMetadataSet(key=dg.MetadataValue.json(collection.key if collection else [])),
                 "dagster/column_schema": dg.TableSchema(columns=collection_columns(binding.collection_spec)),
             },
         )
@@ -175,6 +220,9 @@ class DagsterEstuaryTranslator:
         )
 
     def get_task_specs(self, catalog: Catalog, task: str) -> list[dg.AssetSpec]:
-        """The specs a task's multi-asset produces: collections for a capture, tables for a materialization."""
+        """The specs a task's multi-asset produces: collections for a capture, tables for a materialization,
+        its own collection for a derivation."""
+        if task in catalog.derivations:
+            return [self.get_derivation_spec(catalog, task)]
         make = self.get_collection_spec if task in catalog.captures else self.get_destination_spec
         return [make(binding) for binding in task_bindings(catalog, task)]

@@ -10,10 +10,12 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from sophia_dagster.estuary.client import EstuaryClient
-from sophia_dagster.estuary.drafts import draft_specs, publication_names
+from sophia_dagster.estuary.drafts import DraftBuilder, external_bindings, publication_names, raise_if_missing
+from sophia_dagster.estuary.fingerprints import MARK, fingerprint_key, latest_fingerprints
 from sophia_dagster.estuary.http import RetryPolicy
 from sophia_dagster.estuary.models import PublishResult, TaskStats, TaskStatus
 from sophia_dagster.estuary.polling import wait_until_healthy
+from sophia_dagster.estuary.publication import ZERO_PUB_ID
 from sophia_dagster.estuary.runtime import EstuaryRuntime
 
 DEFAULT_PG_URL = "https://eyrcnmuzzyriypdajwdk.supabase.co/rest/v1"
@@ -82,12 +84,32 @@ class EstuaryWorkspace(EstuaryRuntime):
             self._client = None
 
     def publish(self, names: Sequence[str] | None = None, *, dry_run: bool = False) -> PublishResult:
+        """Publish what changed of the named tasks and their collections, as ``flowctl catalog publish`` does.
+
+        Specs identical to their live specs are left out; when none is left nothing is published and the
+        result is ``unchanged`` with the live pub_id. A live pause is kept unless the catalog sets
+        ``shards.disable``; ``changes`` says what the publication changes, secrets masked.
+        """
         catalog = self.load_catalog()
         tasks = list(names) if names is not None else list(catalog.tasks)
         specs = publication_names(catalog, tasks, self.catalog_path or "the graph was built from")
-        live = {spec.catalog_name: spec.last_pub_id for spec in self.client.live_specs(specs)}
-        drafts = draft_specs(catalog, specs, live, os.environ, self.client.redactor.add)
-        return self.client.publish(drafts, dry_run=dry_run, detail=f"{self.publication_detail}: {', '.join(tasks)}")
+        if names is None:  # the whole catalog, as flowctl publishes it: collections no task binds too
+            specs.extend(c for c in catalog.collections if c not in specs)
+        external = external_bindings(catalog, tasks)
+        live = {s.catalog_name: s for s in self.client.live_specs([*specs, *dict.fromkeys(c for c, _ in external)])}
+        raise_if_missing(external, live)
+        history = self.client.publication_history([n for n in specs if n in live and n in catalog.tasks], f"*{MARK}*")
+        builder = DraftBuilder(catalog, os.environ, self.client.redactor, fingerprint_key(self.api_token))
+        prepared = builder.prepare(specs, live, latest_fingerprints(history))
+        live_pub_id = max((live[name].last_pub_id for name in tasks if name in live), default=ZERO_PUB_ID)
+        if not prepared.drafts:
+            return PublishResult(pub_id=live_pub_id, status="unchanged", dry_run=dry_run, unchanged=prepared.unchanged)
+        detail = f"{self.publication_detail}: {', '.join(tasks)}"
+        result = self.client.publish(
+            prepared.drafts, dry_run=dry_run, detail=detail, live_pub_id=live_pub_id, fingerprints=prepared.fingerprints
+        )
+        changes = {name: prepared.changes[name] for name in result.names}
+        return result.model_copy(update={"unchanged": [*prepared.unchanged, *result.unchanged], "changes": changes})
 
     def pause(self, name: str) -> PublishResult:
         return self.client.set_disabled(name, True)

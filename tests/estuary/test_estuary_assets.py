@@ -136,6 +136,8 @@ def test_a_failed_publication_fails_the_step_with_estuarys_errors(
     fake: FakeEstuary, workspace: EstuaryWorkspace
 ) -> None:
     workspace.publish(["sophia/snowflake"])
+    live = fake.live["sophia/snowflake"]
+    fake.add_live("sophia/snowflake", "materialization", {**live["spec"], "bindings": live["spec"]["bindings"][:1]})
     fake.concurrent_change = "sophia/snowflake"
     result = dg.materialize(
         [task_asset("estuary_sophia_snowflake")], resources={"estuary": workspace}, raise_on_error=False

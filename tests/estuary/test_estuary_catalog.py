@@ -89,17 +89,22 @@ def test_platform_catalog_has_the_three_tasks_and_keeps_placeholders() -> None:
     }
 
 
-def test_binding_to_undeclared_collection_names_file_path_and_reason(tmp_path: Path) -> None:
+def test_a_binding_to_a_collection_outside_the_catalog_is_left_to_estuary(tmp_path: Path) -> None:
+    """Estuary accepts a binding to a collection that is live but not in the repo; publishing checks it is live."""
     path = write(tmp_path, VALID.replace("target: acme/pg/c", "target: acme/pg/zzz"))
-    assert issues_of(path) == [
-        ("main.flow.yaml", "captures.acme/pg.bindings[2].target", "collection 'acme/pg/zzz' is not declared")
-    ]
-
-
-def test_materialization_reading_missing_collection(tmp_path: Path) -> None:
+    assert load_catalog(path).external_collections() == ["acme/pg/zzz"]
     path = write(tmp_path, VALID.replace("source: acme/pg/a", "source: acme/pg/gone"))
+    assert load_catalog(path).external_collections() == ["acme/pg/gone"]
+
+
+def test_a_binding_to_an_invalid_collection_name_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("source: acme/pg/a", "source: gone"))
     assert issues_of(path) == [
-        ("main.flow.yaml", "materializations.acme/wh.bindings[0].source", "reads missing collection 'acme/pg/gone'")
+        (
+            "main.flow.yaml",
+            "materializations.acme/wh.bindings[0].source",
+            "invalid collection name 'gone': expected 'prefix/name'",
+        )
     ]
 
 
@@ -201,11 +206,11 @@ catalogish = st.dictionaries(
 @given(st.one_of(st.text(max_size=200), yaml_values.map(yaml.safe_dump), catalogish.map(yaml.safe_dump)))
 def test_any_yaml_is_either_a_catalog_or_a_catalog_error(text: str) -> None:
     try:
-        parsed = parse_catalog_text(text, "prop.flow.yaml")
+        parsed, issues = parse_catalog_text(text, "prop.flow.yaml")
     except CatalogError as exc:
         assert exc.issues and all(i.file == "prop.flow.yaml" for i in exc.issues)
     else:
-        assert isinstance(parsed.captures, dict)
+        assert isinstance(parsed.captures, dict) and all(i.file == "prop.flow.yaml" for i in issues)
 
 
 @settings(max_examples=150, deadline=None, database=None)
@@ -220,7 +225,8 @@ def test_loading_arbitrary_files_raises_only_catalog_errors(
     except CatalogError as exc:
         assert exc.issues
     else:
-        assert set(catalog.files) == set(catalog.captures) | set(catalog.collections) | set(catalog.materializations)
+        specs = [catalog.captures, catalog.collections, catalog.materializations, catalog.tests]
+        assert set(catalog.files) == {name for section in specs for name in section}
 
 
 names = st.sampled_from(["acme/a", "acme/b", "acme/c", "acme/a-b", "acme/a_b", "bad name", "acme"])
@@ -298,8 +304,7 @@ def test_catalogs_that_load_always_build_a_valid_asset_graph(
     except CatalogError as exc:
         assert exc.issues and all(Path(i.file).name == "x.flow.yaml" for i in exc.issues)
         return
-    for task in catalog.captures.values():
-        assert all(b.target in catalog.collections for b in task.bindings)
+    assert all(c not in catalog.collections and "/" in c for c in catalog.external_collections())
     workspace = EstuaryWorkspace(api_token="unused", catalog_path=str(path))
     defs = dg.Definitions(assets=assets, resources={"estuary": workspace})
     dg.Definitions.validate_loadable(defs)

@@ -45,21 +45,29 @@ def test_publish_resolves_placeholders_and_encrypts_before_staging(
     assert fake.count("GET", "/connector_tags") == 1
 
 
+def edit_live(fake: FakeEstuary, name: str) -> str:
+    """Someone changes a live spec outside the repo (its config untouched); returns the new pub id."""
+    return fake.add_live(name, fake.live[name]["spec_type"], {**fake.live[name]["spec"], "interval": "5m"})
+
+
 def test_publish_updated_spec_uses_live_pub_id_and_skips_encrypted_configs(
     fake: FakeEstuary, workspace: EstuaryWorkspace
 ) -> None:
-    first = workspace.publish([PG])
+    workspace.publish([PG])
+    edited = edit_live(fake, PG)
     fake.requests.clear()
     second = workspace.publish([PG])
-    assert second.pub_id > first.pub_id
-    assert {row["expect_pub_id"] for row in staged(fake)} == {first.pub_id}
-    assert fake.live[PG]["last_pub_id"] == second.pub_id
+    assert second.pub_id > edited
+    assert [(row["catalog_name"], row["expect_pub_id"]) for row in staged(fake)] == [(PG, edited)]
+    assert fake.live[PG]["last_pub_id"] == second.pub_id and "interval" not in fake.live[PG]["spec"]
+    assert fake.count("POST", "/encrypt-config") == 0  # the live ciphertext of the unchanged config is reused
 
 
 def test_concurrent_change_is_reported_and_nothing_is_overwritten(
     fake: FakeEstuary, workspace: EstuaryWorkspace
 ) -> None:
     workspace.publish([PG])
+    edit_live(fake, PG)
     fake.concurrent_change = PG  # someone publishes PG between our read and our publication
     with pytest.raises(ConcurrentChangeError) as caught:
         workspace.publish([PG])
@@ -71,6 +79,7 @@ def test_concurrent_change_is_reported_and_nothing_is_overwritten(
 
 def test_expect_pub_id_mismatch_status_is_a_concurrent_change(fake: FakeEstuary, workspace: EstuaryWorkspace) -> None:
     workspace.publish([PG])
+    edit_live(fake, PG)
     fake.mismatch_status, fake.concurrent_change = "expectPubIdMismatch", PG
     with pytest.raises(ConcurrentChangeError) as caught:
         workspace.publish([PG])

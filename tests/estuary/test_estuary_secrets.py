@@ -50,6 +50,8 @@ def test_the_canary_never_leaks(
     ok = dg.materialize(tasks, resources={"estuary": workspace}, instance=instance)
     assert ok.success and CANARY in json.dumps(fake.plaintext_configs)  # the secret really was used
 
+    live = fake.live["sophia/postgres-cdc"]
+    fake.add_live("sophia/postgres-cdc", "capture", {**live["spec"], "interval": "5m"})  # so it is published again
     fake.fail_builds_with("connection refused for {user}: password {credentials_password} rejected")
     failed = dg.materialize(tasks, resources={"estuary": workspace}, instance=instance, raise_on_error=False)
     assert not failed.success

@@ -1,15 +1,18 @@
 """A fake Estuary control plane: a real local HTTP server reproducing the shapes of Estuary's APIs.
 
 One server answers the three surfaces: PostgREST under ``/rest/v1``, the agent API under ``/api/v1`` and
-the config-encryption service under ``/encryption``. It keeps live specs, drafts, publications (with the
-``queued`` -> final ``job_status`` lifecycle), draft errors, status and hourly stats in memory, and can
-inject faults: 429 with ``Retry-After``, 500/503, slow answers, dropped connections, concurrent changes.
-Every request is logged so tests can count them.
+the config-encryption service under ``/encryption``. It keeps live specs (with the ``md5`` of their JSON text),
+drafts, publications (with the ``queued`` -> final ``job_status`` lifecycle), the publication history
+(``publication_specs_ext``), draft errors, status and hourly stats in memory; prunes draft specs identical to
+their live spec (``rpc/prune_unchanged_draft_specs``); serves files under ``/files/`` (schemas given by URL);
+and can inject faults: 429 with ``Retry-After``, 500/503, slow answers, dropped connections, concurrent
+changes. Every request is logged so tests can count them.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import random
@@ -55,6 +58,18 @@ STAT_COUNTERS = (
     "failures",
     "usage_seconds",
 )
+
+
+def spec_md5(spec: Any) -> str | None:
+    """``md5(trim(spec::text))`` as Estuary computes it: the hash of the spec's JSON text as it was sent."""
+    return None if spec is None else hashlib.md5(json.dumps(spec, separators=(",", ":")).encode()).hexdigest()
+
+
+def task_shards(spec: dict[str, Any] | None) -> dict[str, Any]:
+    """The shard template of a task spec (``derive.shards`` for a derivation)."""
+    spec = spec or {}
+    holder = spec.get("derive") if isinstance(spec.get("derive"), dict) else spec
+    return holder.get("shards") or {}
 
 
 def flow_id(n: int) -> str:
@@ -115,6 +130,7 @@ class Publication:
     dry_run: bool
     logs_token: str
     queued_polls: int
+    detail: str = ""
     job_status: dict[str, Any] = field(default_factory=lambda: {"type": "queued"})
 
 
@@ -155,6 +171,8 @@ class FakeEstuary:
         self.draft_rows: dict[str, dict[str, Any]] = {}
         self.draft_errors: dict[str, list[dict[str, str]]] = {}
         self.publications: dict[str, Publication] = {}
+        self.history: list[dict[str, Any]] = []
+        self.files: dict[str, str] = {}
         self.status_override: dict[str, tuple[str, str]] = {}
         self.forbidden: set[str] = set()
         self.stats_rows: list[dict[str, Any]] = []
@@ -252,19 +270,25 @@ class FakeEstuary:
         """Force the controller status of a spec (e.g. 'warning', 'error')."""
         self.status_override[name] = (status, message)
 
-    def add_live(self, name: str, spec_type: str, spec: dict[str, Any] | None) -> str:
+    def add_live(self, name: str, spec_type: str, spec: dict[str, Any] | None, detail: str = "dashboard") -> str:
         """Create or replace a live spec as if someone else published it; returns the new pub id."""
         with self.lock:
             pub_id = flow_id(next(self.ids))
-            self.live[name] = {
-                "catalog_name": name,
-                "spec_type": spec_type,
-                "spec": spec,
-                "last_pub_id": pub_id,
-                "last_build_id": pub_id,
-                "updated_at": datetime.now(UTC).isoformat(),
-            }
+            self._set_live(name, spec_type, spec, pub_id, detail)
             return pub_id
+
+    def pause_live(self, name: str) -> str:
+        """Pause a live task as an operator would in the dashboard (``shards.disable: true``); returns the pub id."""
+        with self.lock:
+            live = self.live[name]
+            spec = json.loads(json.dumps(live["spec"]))
+            holder = spec["derive"] if isinstance(spec.get("derive"), dict) else spec
+            holder.setdefault("shards", {})["disable"] = True
+            return self.add_live(name, live["spec_type"], spec, detail=f"paused {name} in the dashboard")
+
+    def publications_made(self) -> int:
+        """How many publications were requested (``POST /publications``)."""
+        return self.count("POST", "/rest/v1/publications")
 
     def add_stats(
         self, name: str, ts: datetime, bindings: dict[str, tuple[int, int]] | None = None, **counters: int
@@ -316,6 +340,8 @@ class FakeEstuary:
             return 200, self._status([v for k, v in query if k == "name"]), {}
         if path == "/encryption/v1/encrypt-config" and method == "POST":
             return 200, self._encrypt(body), {}
+        if path.startswith("/files/") and method == "GET" and path.removeprefix("/files/") in self.files:
+            return 200, self.files[path.removeprefix("/files/")], {}
         raise HttpError(404, f"no route for {method} {path}")
 
     def _postgrest(
@@ -378,6 +404,33 @@ class FakeEstuary:
     def _get_live_specs_ext(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         return where(sorted(self.live.values(), key=lambda r: r["catalog_name"]), filters)
 
+    def _get_publication_specs_ext(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        return where(self.history, filters)
+
+    def _post_rpc_prune_unchanged_draft_specs(
+        self, filters: dict[str, str], body: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Delete the draft's specs whose JSON text hashes like their live spec's; return what was pruned."""
+        draft = self.drafts.get(str((body or {}).get("prune_draft_id")))
+        if draft is None:
+            return []
+        pruned = []
+        for name, row in list(draft.items()):
+            live_md5 = self.live.get(name, {}).get("md5")
+            if live_md5 is not None and live_md5 == spec_md5(row.get("spec")):
+                del draft[name]
+                pruned.append(
+                    {
+                        "catalog_name": name,
+                        "spec_type": row["spec_type"],
+                        "live_spec_md5": live_md5,
+                        "draft_spec_md5": live_md5,
+                        "inferred_schema_md5": None,
+                        "live_inferred_schema_md5": None,
+                    }
+                )
+        return pruned
+
     def _get_connectors(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         return where([{"id": c["id"], "image_name": name} for name, c in self.connectors.items()], filters)
 
@@ -431,6 +484,7 @@ class FakeEstuary:
             bool(body.get("dry_run")),
             secrets.token_hex(8),
             self.queued_polls,
+            str(body.get("detail") or ""),
         )
         self.publications[pub.id] = pub
         return [{"id": pub.id, "logs_token": pub.logs_token}]
@@ -506,7 +560,8 @@ class FakeEstuary:
         for name, row in specs.items():
             spec = row.get("spec") or {}
             scope = f"flow://{row['spec_type']}/{name}"
-            for binding in spec.get("bindings", []):
+            derive = spec.get("derive") if isinstance(spec.get("derive"), dict) else {}
+            for binding in [*spec.get("bindings", []), *derive.get("transforms", [])]:
                 target = binding.get("target") or binding.get("source")
                 target = target["name"] if isinstance(target, dict) else target
                 if target not in known:
@@ -520,7 +575,10 @@ class FakeEstuary:
 
     def _connector_errors(self, config: dict[str, Any]) -> list[str]:
         """What the connector's validation says about a decrypted config."""
-        plaintext = self._unseal(config)
+        try:
+            plaintext = self._unseal(config)
+        except KeyError:
+            return ["sops: failed to decrypt the endpoint configuration (no data key for its ciphertext)"]
         errors = [
             f"config value {key} holds an unresolved placeholder" for key, v in plaintext.items() if "${" in str(v)
         ]
@@ -543,15 +601,32 @@ class FakeEstuary:
             if row.get("spec") is None:
                 self.live.pop(name, None)
                 continue
-            self.live[name] = {
-                "catalog_name": name,
-                "spec_type": row["spec_type"],
-                "spec": row["spec"],
-                "last_pub_id": pub.id,
-                "last_build_id": pub.id,
-                "updated_at": datetime.now(UTC).isoformat(),
-            }
+            self._set_live(name, row["spec_type"], row["spec"], pub.id, pub.detail)
         del self.drafts[pub.draft_id]
+
+    def _set_live(self, name: str, spec_type: str, spec: dict[str, Any] | None, pub_id: str, detail: str) -> None:
+        """Make ``spec`` the live spec of ``name`` and record it in the publication history."""
+        now = datetime.now(UTC).isoformat()
+        self.live[name] = {
+            "catalog_name": name,
+            "spec_type": spec_type,
+            "spec": spec,
+            "md5": spec_md5(spec),
+            "last_pub_id": pub_id,
+            "last_build_id": pub_id,
+            "updated_at": now,
+        }
+        self.history.append(
+            {
+                "pub_id": pub_id,
+                "catalog_name": name,
+                "spec_type": spec_type,
+                "spec": spec,
+                "detail": detail,
+                "published_at": now,
+                "user_email": "someone@example.com",
+            }
+        )
 
     # ---- agent + encryption ----------------------------------------------------------------
     def _status(self, names: list[str]) -> list[dict[str, Any]]:
@@ -566,8 +641,7 @@ class FakeEstuary:
         return [self._status_row(self.live[n]) for n in names]
 
     def _status_row(self, live: dict[str, Any]) -> dict[str, Any]:
-        spec = live["spec"] or {}
-        disabled = bool((spec.get("shards") or {}).get("disable"))
+        disabled = bool(task_shards(live["spec"]).get("disable"))
         status, message = self.status_override.get(live["catalog_name"], ("taskDisabled" if disabled else "ok", ""))
         return {
             "catalog_name": live["catalog_name"],
