@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from sophia_dagster.warehouse.bulk import load_arrow
+from sophia_dagster.warehouse.transactions import transaction
 
 CHECKPOINTS = "FLOW_CHECKPOINTS_V1"
 META_OP = "_meta/op"
@@ -142,15 +143,10 @@ class Materializer:
 
     def commit(self, cursor: Any, loads: Mapping[int, Load], checkpoints: Mapping[str, int], published_at: str) -> None:
         """Merge what is staged into the targets and move ``checkpoints``, in one transaction."""
-        cursor.execute("BEGIN")
-        try:
+        with transaction(cursor):
             for index, load in loads.items():
                 self._apply(cursor, self.bindings[index], load, published_at)
             self._write_checkpoints(cursor, checkpoints)
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
 
     def stage(self, cursor: Any, index: int, documents: list[dict[str, Any]]) -> int:
         """Bulk-load one binding's documents into the staging table; returns the rows loaded."""
