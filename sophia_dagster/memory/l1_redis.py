@@ -15,11 +15,17 @@ import json
 import logging
 from typing import Any
 
+import dagster as dg
 import redis
 from pydantic import Field, PrivateAttr
 
 from sophia_dagster.memory import codec
-from sophia_dagster.memory.errors import CorruptValueError, MissingValueError, TierUnavailableError
+from sophia_dagster.memory.errors import (
+    CorruptValueError,
+    DurableWriteError,
+    MissingValueError,
+    TierUnavailableError,
+)
 from sophia_dagster.memory.refs import OutputRef
 from sophia_dagster.memory.store import Stored, TierIOManager, TierStore
 
@@ -164,6 +170,21 @@ def _parsed(raw: bytes | None) -> dict[str, Any] | None:
 
 
 class RedisIOManager(TierIOManager):
-    """L1 IO manager: asset values cached in Redis with a TTL (asset metadata `memory/ttl_seconds`)."""
+    """L1 IO manager: asset values cached in Redis with a TTL (asset metadata `memory/ttl_seconds`).
+
+    With `optional` (the `local` environment), a Redis that is unset or cannot be reached skips the tier:
+    the step succeeds with a warning and its value is not kept anywhere (nothing downstream can load it).
+    """
 
     store: RedisStore
+    optional: bool = Field(False, description="Skip the tier with a warning when Redis is unset or unreachable")
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Cache the value; when optional and Redis is unavailable, warn and record that it was not kept."""
+        try:
+            super().handle_output(context, obj)
+        except DurableWriteError as exc:
+            if not (self.optional and isinstance(exc.__cause__, TierUnavailableError)):
+                raise
+            context.log.warning(f"{self.store.tier} skipped, the value is not kept: {exc.__cause__}")
+            context.add_output_metadata({"memory/tier": "none", "memory/skipped": str(exc.__cause__)})
