@@ -8,7 +8,10 @@ directory, which never overrides a variable already set), Pulumi ESC, the config
 from __future__ import annotations
 
 import functools
+import io
+import logging
 import os
+import re
 import sys
 import tomllib
 import typing
@@ -18,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
+import redis.connection
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -88,7 +94,7 @@ class Settings(BaseSettings):
     pulumi_environment: str | None = Field(None, description="ESC environment to open; ESC is off when unset")
     pulumi_access_token: SecretStr | None = None
     pulumi_api_url: str = "https://api.pulumi.com"
-    pulumi_timeout_seconds: float = 3.0
+    pulumi_timeout_seconds: float = Field(3.0, gt=0, allow_inf_nan=False)
 
     alert_webhook_url: SecretStr | None = Field(None, description="n8n or Slack webhook for run-failure alerts")
 
@@ -117,6 +123,59 @@ class Settings(BaseSettings):
                     "or key=value pairs)"
                 ) from None
         return dsn
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: SecretStr | None) -> SecretStr | None:
+        """A URL redis-py cannot use fails at load; the message never quotes it (it may hold a password)."""
+        if url is not None:
+            try:
+                redis.connection.parse_url(url.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    "not a Redis URL (redis://[:password@]host:port/db, rediss://... or unix://path)"
+                ) from None
+        return url
+
+    @field_validator(
+        "estuary_pg_url", "estuary_agent_url", "estuary_encryption_url", "pulumi_api_url", "alert_webhook_url"
+    )
+    @classmethod
+    def _http_url(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        """An endpoint must be an http(s) URL with a host."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None:
+            try:
+                url = httpx.URL(text)
+            except (httpx.InvalidURL, TypeError):
+                url = None
+            if url is None or url.scheme not in ("http", "https") or not url.host:
+                raise ValueError("not an http(s) URL with a host")
+        return value
+
+    @field_validator("snowflake_account")
+    @classmethod
+    def _account_identifier(cls, account: str | None) -> str | None:
+        """`orgname-account_name` or a legacy locator (`xy12345.us-east-1`): letters, digits, `-`, `_`, `.`."""
+        if account is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", account):
+            raise ValueError(f"{account!r} is not a Snowflake account identifier (e.g. myorg-myaccount)")
+        return account
+
+    @field_validator("snowflake_database", "snowflake_schema")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        """Database and schema names are written unquoted into SQL, so they must be plain identifiers."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name):
+            raise ValueError(f"{name!r} is not a Snowflake identifier (letters, digits, _ and $)")
+        return name
+
+    @field_validator("state_dir")
+    @classmethod
+    def _directory(cls, path: Path) -> Path:
+        """The state directory is created on demand; a file in its place fails here, not at first use."""
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} exists and is not a directory")
+        return path
 
     @model_validator(mode="after")
     def _require_cloud_credentials(self) -> Settings:
@@ -207,6 +266,44 @@ def _read_config_file(path: Path, explicit: bool) -> dict[str, Any]:
     return data
 
 
+class _DropDotenvWarnings(logging.Filter):
+    """python-dotenv's own parse warnings do not name the file; `_read_dotenv` warns instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    """The variables of local.env; a line that is not `NAME=value` is skipped with a warning naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            warnings.warn(f"{path}: line {binding.original.line} is not NAME=value; ignored", stacklevel=4)
+    dotenv_logger, drop = logging.getLogger("dotenv.main"), _DropDotenvWarnings()
+    dotenv_logger.addFilter(drop)
+    try:
+        values = dotenv_values(stream=io.StringIO(text))
+    finally:
+        dotenv_logger.removeFilter(drop)
+    variables = {key: value for key, value in values.items() if value is not None}
+    _refuse_nul(variables, str(path))
+    return variables
+
+
+def _refuse_nul(variables: Mapping[str, str], origin: str) -> None:
+    """No process environment can hold a NUL byte, so a variable with one cannot be exported."""
+    bad = sorted(name for name, value in variables.items() if "\x00" in name or "\x00" in value)
+    if bad:
+        raise ConfigError(f"{', '.join(repr(name) for name in bad)} (from {origin}): contains a NUL byte")
+
+
 def _esc_variables(layered: Mapping[str, Any], environment: str) -> dict[str, str]:
     """The variables of the Pulumi ESC environment named by the lower levels, if one is named."""
     try:
@@ -251,7 +348,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     cwd = cwd or Path.cwd()
     env_source = _MappingEnvSource(Settings, environ) if environ is not None else EnvSettingsSource(Settings)
     process = _by_field(env_source())
-    dotenv_variables = {k: v for k, v in dotenv_values(cwd / DOTENV_FILE).items() if v is not None}
+    dotenv_variables = _read_dotenv(cwd / DOTENV_FILE)
     dotenv = _fields_of(dotenv_variables)
     upper = {**dotenv, **process}
     explicit_file = upper.get("config_file")
@@ -261,6 +358,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     from_file = _read_config_file(config_file, explicit=bool(explicit_file))
     environment = str(upper.get("environment", from_file.get("environment", "local")))
     esc_variables = _esc_variables({**from_file, **upper}, environment)
+    _refuse_nul(esc_variables, "pulumi esc")
     esc = _fields_of(esc_variables)
 
     layers = (
@@ -274,6 +372,9 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     for origin, values in layers:
         merged.update(values)
         origins.update(dict.fromkeys(values, origin))
+    for name, value in merged.items():
+        if "\x00" in str(value):
+            raise ConfigError(f"{name.upper()} (from {origins[name]}): contains a NUL byte")
     try:
         settings = Settings(**merged)
     except ValidationError as exc:

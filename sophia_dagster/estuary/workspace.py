@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -27,6 +28,9 @@ DEFAULT_ANON_KEY = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZSIsInJlZiI6ImV5cmNubXV6enlyaXlwZGFqd2RrIiwicm9sZSI6"
     "ImFub24iLCJpYXQiOjE2NDg3NTA1NzksImV4cCI6MTk2NDMyNjU3OX0.y1OyXD3-DYMz10eGxzo1eeamVMMUwIIeOoMryTRAoco"
 )
+
+_CLIENT_LOCK = threading.Lock()
+"""Guards the lazy creation of a workspace's client: sensors and the MCP server share one across threads."""
 
 
 class EstuaryWorkspace(EstuaryRuntime):
@@ -57,31 +61,38 @@ class EstuaryWorkspace(EstuaryRuntime):
 
     @property
     def client(self) -> EstuaryClient:
-        """The HTTP client (created on first use, so loading definitions makes no network call)."""
-        if self._client is None:
-            self._client = EstuaryClient(
-                self.api_token,
-                pg_url=self.pg_url,
-                agent_url=self.agent_url,
-                encryption_url=self.encryption_url,
-                anon_key=self.anon_key,
-                data_plane_name=self.data_plane_name,
-                timeout_seconds=self.request_timeout_seconds,
-                retry=RetryPolicy(
-                    max_attempts=self.max_attempts,
-                    initial_backoff_seconds=self.initial_backoff_seconds,
-                    max_backoff_seconds=self.max_backoff_seconds,
-                    max_total_seconds=self.max_retry_seconds,
-                ),
-                poll_interval_seconds=self.poll_interval_seconds,
-                publish_timeout_seconds=self.publish_timeout_seconds,
-            )
-        return self._client
+        """The HTTP client (created on first use, so loading definitions makes no network call; once per workspace)."""
+        if self._client is not None:
+            return self._client
+        with _CLIENT_LOCK:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> EstuaryClient:
+        return EstuaryClient(
+            self.api_token,
+            pg_url=self.pg_url,
+            agent_url=self.agent_url,
+            encryption_url=self.encryption_url,
+            anon_key=self.anon_key,
+            data_plane_name=self.data_plane_name,
+            timeout_seconds=self.request_timeout_seconds,
+            retry=RetryPolicy(
+                max_attempts=self.max_attempts,
+                initial_backoff_seconds=self.initial_backoff_seconds,
+                max_backoff_seconds=self.max_backoff_seconds,
+                max_total_seconds=self.max_retry_seconds,
+            ),
+            poll_interval_seconds=self.poll_interval_seconds,
+            publish_timeout_seconds=self.publish_timeout_seconds,
+        )
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with _CLIENT_LOCK:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def publish(self, names: Sequence[str] | None = None, *, dry_run: bool = False) -> PublishResult:
         """Publish what changed of the named tasks and their collections, as ``flowctl catalog publish`` does.

@@ -12,6 +12,9 @@ DDL = (
     "role text NOT NULL, content text NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}', "
     "created_at timestamptz NOT NULL DEFAULT now())",
     "CREATE INDEX IF NOT EXISTS conversation_messages_user ON {schema}.conversation_messages (user_id, id DESC)",
+    "ALTER TABLE {schema}.conversation_messages ADD COLUMN IF NOT EXISTS idempotency_key text",
+    "CREATE UNIQUE INDEX IF NOT EXISTS conversation_messages_idempotency"
+    " ON {schema}.conversation_messages (user_id, idempotency_key)",
 )
 ROLES = ("user", "assistant", "system", "tool")
 
@@ -22,16 +25,28 @@ class ConversationStore(PostgresTier):
     DDL = DDL
     TIER = "L2 postgres"
 
-    def append(self, user_id: str, role: str, content: str, metadata: dict[str, Any] | None = None) -> int:
-        """Store one message; returns its id."""
+    def append(
+        self,
+        user_id: str,
+        role: str,
+        content: str,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> int:
+        """Store one message; returns its id. A retry with the same `idempotency_key` returns the first id."""
         if role not in ROLES:
             raise ValueError(f"message role {role!r} is not one of {', '.join(ROLES)}")
+        table = f"{self.schema_name}.conversation_messages"
         with self.connection() as conn:
             row = conn.execute(
-                f"INSERT INTO {self.schema_name}.conversation_messages (user_id, role, content, metadata)"
-                " VALUES (%s, %s, %s, %s) RETURNING id",
-                (user_id, role, content, codec.dumps_json(metadata or {})),
+                f"INSERT INTO {table} (user_id, role, content, metadata, idempotency_key) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id",
+                (user_id, role, content, codec.dumps_json(metadata or {}), idempotency_key),
             ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    f"SELECT id FROM {table} WHERE user_id = %s AND idempotency_key = %s", (user_id, idempotency_key)
+                ).fetchone()
         return int(row[0])
 
     def recent(self, user_id: str, limit: int) -> list[dict[str, Any]]:

@@ -18,6 +18,10 @@ class MissingValueError(MemoryTierError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class CorruptValueError(MissingValueError):
+    """The tier holds a value that does not decode or verify; a cache treats it as a miss."""
+
+
 class DurableWriteError(MemoryTierError):
     """The durable tier did not store a value, so the step that produced it must fail."""
 

@@ -9,7 +9,11 @@ round-trips with its columns and types, and column names come back in their orig
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import re
+import socket
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -22,10 +26,12 @@ from sophia_dagster.memory.refs import OutputRef
 from sophia_dagster.memory.store import Stored, TierIOManager, TierStore
 from sophia_dagster.warehouse.bulk import create_table_sql, load_arrow
 from sophia_dagster.warehouse.objects import MEMORY_SCHEMA
+from sophia_dagster.warehouse.transactions import cleanup, transaction
 
 PARTITION_COLUMN = "_MEMORY_PARTITION"
 REGISTRY = "SOPHIA_MEMORY_OUTPUTS"
 SCHEMA_NAME = r"^[A-Za-z_][A-Za-z0-9_$]*$"
+HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6].upper()
 
 
 def table_name(ref: OutputRef, schema: str) -> str:
@@ -50,11 +56,25 @@ def compatible(previous: pa.Schema, new: pa.Schema) -> bool:
     )
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process of this host runs under `pid`."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class WarehouseStore(TierStore):
     """L4 storage: one warehouse table per asset, in `schema_name` unless the key names the table."""
 
     snowflake: SnowflakeResource
     schema_name: str = Field(MEMORY_SCHEMA, pattern=SCHEMA_NAME, description="Schema for memory tables")
+    abandoned_load_seconds: int = Field(
+        3_600, ge=0, description="A staging table older than this was left by a killed write and is dropped"
+    )
 
     @property
     def tier(self) -> str:
@@ -67,23 +87,19 @@ class WarehouseStore(TierStore):
             raise TypeError(f"{ref}: L4 stores tables (pyarrow or pandas), got {type(value).__qualname__}")
         table, target = codec.to_arrow(value), table_name(ref, self.schema_name)
         loaded = warehouse_table(table, ref.partition_label)
-        staging = f"{target}_LOAD_{version[:12].upper()}"
+        staging = f"{target}_LOAD_{int(time.time())}_{HOST}_{os.getpid()}_{version[:8].upper()}"
         with self.snowflake.get_connection() as conn:
             cursor = conn.cursor()
             self._prepare(cursor, ref, target, table.schema)
             cursor.execute(create_table_sql(target, loaded.schema))
+            self._drop_abandoned_loads(cursor, target)
             try:
                 rows = load_arrow(cursor, loaded, staging)
-                cursor.execute("BEGIN")
-                try:
+                with transaction(cursor):
                     self._replace_partition(cursor, target, staging, loaded.schema.names, ref)
                     self._register(cursor, target, ref, kind, table.schema, version)
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
             finally:
-                cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+                cleanup(cursor, f"DROP TABLE IF EXISTS {staging}")
         return {"memory/table": target, "memory/rows": rows}
 
     def read(self, ref: OutputRef) -> Stored:
@@ -134,6 +150,25 @@ class WarehouseStore(TierStore):
             )
         cursor.execute(f"DROP TABLE IF EXISTS {target}")
         cursor.execute(f"DELETE FROM {self.schema_name}.{REGISTRY} WHERE TABLE_NAME = %s", (target,))
+
+    def _drop_abandoned_loads(self, cursor: Any, target: str) -> None:
+        """Drop the staging tables of `target` that killed writes left behind.
+
+        A staging table is named with its start time, host and process: it is abandoned when its process
+        on this host is gone, or when it is older than `abandoned_load_seconds` (a writer on another host).
+        """
+        *database, schema, name = target.split(".")
+        information_schema = ".".join([*database, "INFORMATION_SCHEMA.TABLES"])
+        cursor.execute(
+            f"SELECT TABLE_NAME FROM {information_schema} WHERE TABLE_SCHEMA = %s AND TABLE_NAME LIKE %s",
+            (schema, f"{name}_LOAD_%"),
+        )
+        staging = re.compile(rf"{re.escape(name)}_LOAD_(\d+)_([0-9A-F]{{6}})_(\d+)_[0-9A-F]{{8}}")
+        cutoff = time.time() - self.abandoned_load_seconds
+        for (table,) in cursor.fetchall():
+            load = staging.fullmatch(table)
+            if load and (int(load.group(1)) <= cutoff or (load.group(2) == HOST and not _alive(int(load.group(3))))):
+                cleanup(cursor, f"DROP TABLE IF EXISTS {'.'.join([*database, schema, table])}")
 
     @staticmethod
     def _replace_partition(cursor: Any, target: str, staging: str, names: list[str], ref: OutputRef) -> None:

@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 from pydantic import Field, PrivateAttr
 
+from sophia_dagster.embedded.errors import EmbeddedServerError
 from sophia_dagster.memory.errors import TierUnavailableError
 from sophia_dagster.postgres_source import SourcePostgres
 
@@ -43,18 +44,27 @@ class PostgresTier(dg.ConfigurableResource):
         """The tier's name in messages and metadata."""
         return self.TIER
 
+    def _connect(self) -> psycopg.Connection:
+        if self._dsn is None:
+            self._dsn = self.postgres.get_dsn()
+        try:
+            return psycopg.connect(self._dsn, connect_timeout=10)
+        except psycopg.OperationalError:
+            if self.postgres.dsn:
+                raise
+            self._dsn = self.postgres.get_dsn()  # the embedded server stopped: start it again
+            return psycopg.connect(self._dsn, connect_timeout=10)
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """A connection with this store's tables in place (created once per process and database).
 
-        The DSN is resolved once (locating or starting the embedded server); an unreachable server
-        becomes `TierUnavailableError`.
+        The DSN is resolved once (locating or starting the embedded server); an embedded server that has
+        stopped since is started again; an unreachable server becomes `TierUnavailableError`.
         """
         try:
-            if self._dsn is None:
-                self._dsn = self.postgres.get_dsn()
-            conn = psycopg.connect(self._dsn, connect_timeout=10)
-        except psycopg.OperationalError as exc:
+            conn = self._connect()
+        except (psycopg.OperationalError, EmbeddedServerError) as exc:
             raise TierUnavailableError(f"{self.tier}: the PostgreSQL server cannot be reached: {exc}") from exc
         with conn:
             marker = (self._dsn, self.schema_name, self.DDL)

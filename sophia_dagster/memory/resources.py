@@ -46,7 +46,7 @@ def memory_resources(settings: Settings, redis_prefix: str = REDIS_PREFIX) -> di
     cache = RedisStore(url=redis_url(settings), code_location=CODE_LOCATION, prefix=redis_prefix)
     warehouse = WarehouseStore(snowflake=snowflake)
     return {
-        "l1_io_manager": RedisIOManager(store=cache),
+        "l1_io_manager": RedisIOManager(store=cache, optional=settings.environment == "local"),
         "l2_io_manager": PostgresIOManager(store=DocumentStore(postgres=postgres)),
         "l3_io_manager": KnowledgeIOManager(store=knowledge_store(settings, postgres)),
         "l4_io_manager": WarehouseIOManager(store=warehouse),

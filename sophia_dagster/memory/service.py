@@ -70,6 +70,8 @@ class UnifiedMemoryService:
         self.cortex, self.cache = cortex, cache
         self.context_window, self.context_ttl_seconds = context_window, context_ttl_seconds
         self.allow_degraded = allow_degraded
+        self._stale: set[str] = set()
+        """Users whose cached context could not be invalidated: dropped before it is ever served again."""
 
     def add_knowledge(
         self, content: str, metadata: Mapping[str, Any] | None = None, doc_id: str | None = None
@@ -90,17 +92,27 @@ class UnifiedMemoryService:
         return self._call(self.knowledge.tier, lambda: self.knowledge.search(query, limit, filters))
 
     def add_conversation_memory(
-        self, user_id: str, content: str, role: str = "user", metadata: Mapping[str, Any] | None = None
+        self,
+        user_id: str,
+        content: str,
+        role: str = "user",
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> MemoryResult[int]:
-        """Append a message to the user's conversation; the value is the message id."""
+        """Append a message to the user's conversation; the value is the message id.
+
+        A caller that retries after an error passes the same `idempotency_key`: the message is stored once.
+        """
         result = self._call(
-            self.conversations.tier, lambda: self.conversations.append(user_id, role, content, dict(metadata or {}))
+            self.conversations.tier,
+            lambda: self.conversations.append(user_id, role, content, dict(metadata or {}), idempotency_key),
         )
         if result.value is None or self.cache is None:
             return result
         try:
             self.cache.delete(self._context_ref(user_id))
         except MemoryTierError as exc:
+            self._stale.add(user_id)
             self._require_degraded_mode(exc)
             stale = f"cached context not invalidated, may be stale for up to {self.context_ttl_seconds}s: {exc}"
             return self._degraded(result, stale)
@@ -112,6 +124,7 @@ class UnifiedMemoryService:
             return self._call(self.conversations.tier, lambda: self.conversations.recent(user_id, limit))
         ref, reasons = self._context_ref(user_id), []
         try:
+            self._drop_stale(user_id, ref)
             return MemoryResult(self.cache.read(ref).value[-limit:], self.cache.tier)
         except MissingValueError:
             pass
@@ -145,6 +158,12 @@ class UnifiedMemoryService:
             cursor.execute(sql, dict(params or {}))
             names = [column[0] for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _drop_stale(self, user_id: str, ref: OutputRef) -> None:
+        """Delete a cached context whose invalidation failed (Redis was down); raises while it still cannot."""
+        if user_id in self._stale:
+            self.cache.delete(ref)
+            self._stale.discard(user_id)
 
     def _context_ref(self, user_id: str) -> OutputRef:
         return OutputRef(("service", "conversation_context"), user_id, {TTL_METADATA_KEY: self.context_ttl_seconds})

@@ -1,8 +1,9 @@
 """A tiered IO manager: write-through to a durable tier then a cache, read from the fastest tier that has it.
 
 Writes go to the durable tier first; if that fails the step fails. The cache write that follows may
-fail (the cache is down): the run log gets a warning and the step still succeeds, because the durable
-tier has the value. Reads try the cache, then the durable tier, and promote what the durable tier
+fail (the cache is down, or anything else goes wrong there): the run log gets a warning and the step
+still succeeds, because the durable tier has the value. A cached value that is corrupt is read as a miss
+(with a warning), then replaced from the durable tier. Reads try the cache, then the durable tier, and promote what the durable tier
 returned into the cache. A cached value is only used when its version matches the version the asset's
 latest materialization recorded, so a cache that missed a write (it was down) never serves stale data.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from sophia_dagster.memory.errors import MissingValueError, TierUnavailableError
+from sophia_dagster.memory.errors import CorruptValueError, MissingValueError, TierUnavailableError
 from sophia_dagster.memory.refs import OutputRef, output_ref
 from sophia_dagster.memory.store import (
     VERSION_METADATA_KEY,
@@ -69,6 +70,9 @@ class TieredIOManager(dg.ConfigurableIOManager):
         """(the cached value or None, whether the cache answered)."""
         try:
             return self.cache.read(ref), True
+        except CorruptValueError as exc:
+            context.log.warning(f"memory cache miss, reading {ref} from {self.durable.tier}: {exc}")
+            return None, True
         except MissingValueError:
             return None, True
         except TierUnavailableError as exc:
@@ -80,7 +84,9 @@ class TieredIOManager(dg.ConfigurableIOManager):
     ) -> bool:
         try:
             self.cache.write(ref, value, version)
-        except TierUnavailableError as exc:
-            context.log.warning(f"memory cache degraded, {ref} is stored in {self.durable.tier} only: {exc}")
+        except Exception as exc:  # the durable tier has the value: no cache failure may fail the step
+            context.log.warning(
+                f"memory cache degraded, {ref} is stored in {self.durable.tier} only: {type(exc).__name__}: {exc}"
+            )
             return False
         return True

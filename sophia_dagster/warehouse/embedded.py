@@ -14,17 +14,26 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import snowflake.connector.errors
 from dagster_snowflake import SnowflakeResource
 from pydantic import Field
 
+from sophia_dagster.embedded.environment import server_environment
+from sophia_dagster.embedded.errors import EmbeddedServerError
 from sophia_dagster.embedded.postgres import file_lock
 
 START_TIMEOUT_SECONDS = 20.0
+NETWORK_TIMEOUT_SECONDS = 300
+RETRY_SLEEPS_SECONDS = (0, 1, 2, 4)
+
+
+class EmbeddedWarehouseGoneError(snowflake.connector.errors.OperationalError):
+    """The embedded warehouse server exited while a connection was using it (killed, crashed, stopped)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ def _spawn(root: Path, info: Path, log: Path) -> WarehouseEndpoint:
             stdout=out,
             stderr=out,
             start_new_session=True,
+            env=server_environment(),
         )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -77,13 +87,14 @@ def _spawn(root: Path, info: Path, log: Path) -> WarehouseEndpoint:
         time.sleep(0.05)
     process.kill()
     tail = log.read_text(errors="replace")[-2_000:]
-    raise RuntimeError(f"the embedded warehouse under {root} did not start; its log ({log}) ends with:\n{tail}")
+    raise EmbeddedServerError(f"the embedded warehouse under {root} did not start; its log ({log}) ends with:\n{tail}")
 
 
 def ensure_embedded_warehouse(state_dir: Path) -> WarehouseEndpoint:
     """The running warehouse server for `state_dir`, started in the background if none answers."""
     root, info, lock, log = _paths(state_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    root.chmod(0o700)
     with file_lock(lock):
         endpoint = _read_endpoint(info)
         if endpoint and _answers(endpoint):
@@ -123,6 +134,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def retry_while_alive(endpoint: WarehouseEndpoint, log: Path) -> Callable[[], Iterator[int]]:
+    """A connector backoff policy that stops retrying as soon as the server process is gone.
+
+    The connector retries a failed request until its network timeout; against a dead loopback server that
+    only delays the failure (and then every ROLLBACK and DROP of the cleanup waits again). The policy is
+    asked for the next sleep before each retry: it checks the server first and raises when it has exited.
+    """
+
+    def policy() -> Iterator[int]:
+        yield RETRY_SLEEPS_SECONDS[0]
+        attempt = 1
+        while True:
+            if not _pid_alive(endpoint.pid):
+                raise EmbeddedWarehouseGoneError(
+                    msg=f"the embedded warehouse server (pid {endpoint.pid}, port {endpoint.port}) exited while "
+                    f"this connection was using it; its log is {log}"
+                )
+            yield RETRY_SLEEPS_SECONDS[min(attempt, len(RETRY_SLEEPS_SECONDS) - 1)]
+            attempt += 1
+
+    return policy
+
+
 class EmbeddedSnowflakeResource(SnowflakeResource):
     """`SnowflakeResource` pointed at the embedded warehouse, which it starts on first connection."""
 
@@ -137,8 +171,9 @@ class EmbeddedSnowflakeResource(SnowflakeResource):
             "port": endpoint.port,
             "protocol": "http",
             "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-            "network_timeout": 300,
+            "network_timeout": NETWORK_TIMEOUT_SECONDS,
             "login_timeout": 30,
+            "backoff_policy": retry_while_alive(endpoint, _paths(Path(self.state_dir))[3]),
         }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,8 +16,25 @@ from typing import Any
 DEFAULT_IDLE_TIMEOUT_SECONDS = 3_600.0
 
 
+def private_files(root: Path) -> Path:
+    """Make everything under `root` owner-only (files 0600, directories 0700, as PostgreSQL's data directory).
+
+    Returns the server's own temporary directory, emptied: fakesnow keeps staged files there, and a
+    server killed during a COPY leaves them behind.
+    """
+    os.umask(0o077)
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+    tmp = root / "tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
 def serve(root: Path, idle_timeout: float) -> None:
     """Run the server in this process until SIGTERM or `idle_timeout` seconds without a request."""
+    tempfile.tempdir = str(private_files(root))
     import fakesnow.server
     import uvicorn
     from fakesnow.instance import FakeSnow
@@ -51,6 +70,7 @@ def serve(root: Path, idle_timeout: float) -> None:
     threading.Thread(target=announce_then_watch, daemon=True).start()
     server.run()
     fakesnow.server.shared_fs.duck_conn.close()
+    shutil.rmtree(tempfile.tempdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -100,8 +100,10 @@ def input_tables(path: Path, select: str) -> tuple[str, ...]:
     """The fully qualified tables a SELECT reads (CTE names excluded), upper-cased, sorted."""
     try:
         tree = sqlglot.parse_one(select, read="snowflake")
-    except sqlglot.errors.ParseError as exc:
+    except sqlglot.errors.SqlglotError as exc:
         raise ModelError(f"{path}: not valid Snowflake SQL: {exc}") from None
+    except RecursionError:
+        raise ModelError(f"{path}: the SQL is nested too deeply to parse") from None
     if not isinstance(tree, exp.Query):
         raise ModelError(f"{path}: a model must be a single SELECT, found {tree.key.upper()}")
     ctes = {cte.alias_or_name.upper() for cte in tree.find_all(exp.CTE)}
@@ -116,8 +118,14 @@ def input_tables(path: Path, select: str) -> tuple[str, ...]:
 
 
 def load_model(path: Path) -> Model:
-    """Read and validate one model file."""
-    header, select = _split_header(path, path.read_text())
+    """Read and validate one model file; any problem is a `ModelError` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot be read: {exc.strerror}") from None
+    header, select = _split_header(path, text)
     try:
         config = ModelConfig(**header)
     except ValidationError as exc:

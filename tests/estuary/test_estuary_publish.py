@@ -252,3 +252,14 @@ def test_an_unknown_stats_grain_is_refused_before_any_request(fake: FakeEstuary,
     with pytest.raises(ValueError, match="'weekly' is not one of hourly, daily, monthly"):
         workspace.client.stats([PG], since=datetime.now(UTC), grain="weekly")
     assert fake.count(path="/catalog_stats") == 0
+
+
+def test_a_draft_that_cannot_be_deleted_never_hides_why_the_publication_failed(
+    fake: FakeEstuary, workspace: EstuaryWorkspace
+) -> None:
+    spec = {"bindings": [{"resource": {"table": "t"}, "source": "acme/never-published"}]}
+    fake.fail_next("403", path="/rest/v1/drafts", method="DELETE")
+    with pytest.raises(PublicationFailedError) as caught:
+        workspace.client.publish([DraftSpec("acme/wh", "materialization", spec, ZERO_PUB_ID)], detail="acme")
+    assert caught.value.status == "buildFailed"
+    assert fake.count("DELETE", "/rest/v1/drafts") == 1

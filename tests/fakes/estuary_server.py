@@ -119,6 +119,7 @@ class Fault:
     kind: str
     retry_after: str | None = None
     path: str | None = None
+    method: str | None = None
 
 
 @dataclass
@@ -256,9 +257,17 @@ class FakeEstuary:
         ``"password authentication failed for {user} ({credentials_password})"`` (connectors do echo config)."""
         self.connector_error = template
 
-    def fail_next(self, kind: str, count: int = 1, *, retry_after: str | None = None, path: str | None = None) -> None:
+    def fail_next(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        retry_after: str | None = None,
+        path: str | None = None,
+        method: str | None = None,
+    ) -> None:
         """Script ``count`` faults for the next matching requests (``path`` is a substring filter)."""
-        self.scripted.extend(Fault(kind, retry_after, path) for _ in range(count))
+        self.scripted.extend(Fault(kind, retry_after, path, method) for _ in range(count))
 
     def random_faults(
         self, rate: float, *, kinds: tuple[str, ...] = ("429", "500", "503", "drop"), seed: int = 0
@@ -319,10 +328,11 @@ class FakeEstuary:
         return sum(1 for r in self.requests if (method is None or r.method == method) and path in r.path)
 
     # ---- request plumbing ----------------------------------------------------------------
-    def next_fault(self, path: str) -> Fault | None:
+    def next_fault(self, path: str, method: str = "") -> Fault | None:
         """The fault to apply to this request, if any."""
         with self.lock:
-            if self.scripted and (self.scripted[0].path is None or self.scripted[0].path in path):
+            head = self.scripted[0] if self.scripted else None
+            if head and (head.path is None or head.path in path) and (head.method in (None, method)):
                 return self.scripted.popleft()
             if self.fault_rate and self.rng.random() < self.fault_rate:
                 kind = self.rng.choice(self.fault_kinds)
@@ -701,7 +711,7 @@ def _handler_for(fake: FakeEstuary) -> type[BaseHTTPRequestHandler]:
             )
             with fake.lock:
                 fake.requests.append(entry)
-            fault = fake.next_fault(url.path)
+            fault = fake.next_fault(url.path, self.command)
             if fault and fault.kind == "drop":
                 entry.status = -1
                 self.close_connection = True

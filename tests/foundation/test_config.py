@@ -22,6 +22,13 @@ PROD_ENV = {
 }
 
 
+URL_SHAPES = {
+    "postgres_dsn": "host=db password={}",
+    "redis_url": "redis://:{}@cache:6379/0",
+    "alert_webhook_url": "https://hooks.example.com/{}",
+}
+
+
 def _esc_environ(url: str) -> dict[str, str]:
     return {
         "PULUMI_ORG": "sophia-org",
@@ -134,7 +141,7 @@ def test_a_named_config_file_that_does_not_exist_is_an_error(tmp_path: Path) -> 
 def test_show_masks_every_secret_and_names_origins(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     for name in config.SECRET_FIELDS:
-        shape = "host=db password={}" if name == "postgres_dsn" else "{}"  # a DSN must parse
+        shape = URL_SHAPES.get(name, "{}")  # a DSN or URL must parse
         monkeypatch.setenv(name.upper(), shape.format(f"{CANARY}-{name}"))
     assert config.main(["show"]) == 0
     out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sophia_dagster.memory.l3_snowflake import SnowflakeKnowledgeStore
 from sophia_dagster.memory.refs import OutputRef
 from sophia_dagster.memory.resources import memory_resources
 from sophia_dagster.postgres_source import SourcePostgres
+from tests.memory.conftest import free_port
 
 KEYS = {
     "l1_io_manager",
@@ -107,3 +109,30 @@ def test_demo_assets_materialize_on_the_tiers(
 
 def _ref(key: dg.AssetKey) -> OutputRef:
     return OutputRef(tuple(key.path))
+
+
+def test_the_local_memory_graph_runs_without_redis_with_a_warning(
+    embedded_state_dir: Path, embedded_postgres: SourcePostgres
+) -> None:
+    settings = Settings(state_dir=embedded_state_dir, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    resources = {**memory_resources(settings, redis_prefix="no-redis"), "source_postgres": embedded_postgres}
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(list(memory_defs.memory().assets), resources=resources, instance=instance)
+    assert result.success
+    node = memory_defs.memory().get_assets_def(memory_defs.TOTALS).node_def.name
+    assert result.asset_materializations_for_node(node)[0].metadata["memory/tier"].value == "none"
+    warned = [record.user_message for record in instance.all_logs(result.run_id) if record.level == logging.WARNING]
+    assert any("L1 redis skipped, the value is not kept" in message for message in warned)
+    assert any("memory cache degraded" in message for message in warned)
+
+
+def test_outside_local_an_unreachable_redis_still_fails_the_l1_step() -> None:
+    settings = Settings(
+        environment="dev",
+        snowflake_account="acme-dev",
+        snowflake_user="svc",
+        snowflake_password="pw",
+        estuary_api_token="t",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    assert memory_resources(settings)["l1_io_manager"].optional is False
