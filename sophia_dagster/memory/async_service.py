@@ -79,10 +79,15 @@ class AsyncUnifiedMemoryService:
         return await self._run(self.service.search_knowledge, query, limit, filters)
 
     async def add_conversation_memory(
-        self, user_id: str, content: str, role: str = "user", metadata: Mapping[str, Any] | None = None
+        self,
+        user_id: str,
+        content: str,
+        role: str = "user",
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> MemoryResult[int]:
-        """Append a message to the user's conversation; the value is the message id."""
-        return await self._run(self.service.add_conversation_memory, user_id, content, role, metadata)
+        """Append a message to the user's conversation; the value is the message id (stored once per key)."""
+        return await self._run(self.service.add_conversation_memory, user_id, content, role, metadata, idempotency_key)
 
     async def get_conversation_context(self, user_id: str, limit: int = 20) -> MemoryResult[list[dict[str, Any]]]:
         """The user's last `limit` messages, oldest first: from the cache when it has them, else L2."""
