@@ -73,9 +73,9 @@ def governance() -> dg.Definitions:
     task_checks = [build_task_check(catalog, task, config) for task in catalog.tasks]
     platform_asset, platform_checks = build_platform_assets(REPO_ROOT, PACKAGE, config)
     every_check = [*table_checks, *task_checks, *platform_checks]
-    local_tables = {t.key for t in tables if _runnable(catalog, t, settings)}
-    local_assets = local_tables | {k for t in _tasks(catalog, settings) for k in task_asset_keys(catalog, t)}
-    covered = [k for c in every_check for k in c.check_keys if k.asset_key in local_assets | {PLATFORM_KEY}]
+    elsewhere = {t.key for t in tables if not _runnable(catalog, t, settings)}
+    here = {k for t in _tasks(catalog, settings) for k in task_asset_keys(catalog, t)} - elsewhere
+    covered = [k for c in every_check for k in c.check_keys if k.asset_key in here | {PLATFORM_KEY}]
     report = build_report_asset(covered, settings.state_dir, settings.environment, deps=[PLATFORM_KEY])
     job = dg.define_asset_job(
         JOB,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 TREND_DAYS = 14
@@ -47,6 +47,7 @@ class PipelineLine:
     task: str
     status: str
     lag_seconds: float | None
+    last_activity: str = ""
     detail: str = ""
 
 
@@ -78,7 +79,7 @@ def trend(previous: Snapshot | None, current: Snapshot) -> tuple[list[str], list
 
 def _age(seconds: float | None) -> str:
     if seconds is None:
-        return "no writes"
+        return "n/a"
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
@@ -107,9 +108,10 @@ def render(now: datetime, environment: str, checks: Sequence[CheckLine], pipelin
         "",
         "## Pipelines",
         "",
-        "| task | status | newest write | detail |",
-        "|---|---|---|---|",
-        *(f"| {p.task} | {p.status} | {_age(p.lag_seconds)} | {_cell(p.detail)} |" for p in pipelines),
+        "| task | status | newest table write | last activity in stats | detail |",
+        "|---|---|---|---|---|",
+        *(f"| {p.task} | {p.status} | {_age(p.lag_seconds)} | {p.last_activity} | {_cell(p.detail)} |"
+          for p in pipelines),
         "",
         "## Checks",
         "",
@@ -123,27 +125,33 @@ def render(now: datetime, environment: str, checks: Sequence[CheckLine], pipelin
     return "\n".join(lines)
 
 
+def daily(history: Sequence[Snapshot]) -> list[tuple[date, Snapshot]]:
+    """The last snapshot of each UTC day, oldest first."""
+    by_day = {datetime.fromisoformat(s.generated_at).date(): s for s in history}
+    return sorted(by_day.items())
+
+
 def draw_chart(history: Sequence[Snapshot], path: Path) -> None:
-    """A PNG: check outcomes per report (stacked bars) and the largest lag per report (line), last 14 days."""
+    """A PNG: check outcomes per day (stacked bars) and the largest table lag per day (line), last 14 days."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    times = [datetime.fromisoformat(s.generated_at) for s in history]
+    days = daily(history)
+    x = [day for day, _ in days]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    base = [0] * len(history)
-    width = timedelta(hours=6)
+    base = [0] * len(days)
     for outcome, colour in zip(OUTCOMES, ("#2e7d32", "#f9a825", "#c62828"), strict=True):
-        heights = [sum(v == outcome for v in s.outcomes.values()) for s in history]
-        top.bar(times, heights, bottom=base, width=width, color=colour, label=outcome)
+        heights = [sum(v == outcome for v in s.outcomes.values()) for _, s in days]
+        top.bar(x, heights, bottom=base, width=0.8, color=colour, label=outcome)
         base = [b + h for b, h in zip(base, heights, strict=True)]
     top.set_ylabel("checks")
-    top.legend(loc="upper left", fontsize=8)
-    top.set_title(f"Check results and lag, last {TREND_DAYS} days")
-    lags = [max(s.lag_seconds.values(), default=0) / 3600 for s in history]
-    bottom.plot(times, lags, marker="o", color="#1565c0")
+    top.legend(loc="lower left", fontsize=8)
+    top.set_title(f"Check results and largest table lag, last {TREND_DAYS} days (last report of each day)")
+    bottom.plot(x, [max(s.lag_seconds.values(), default=0) / 3600 for _, s in days], marker="o", color="#1565c0")
     bottom.set_ylabel("largest lag (h)")
+    bottom.set_xlim(x[-1] - timedelta(days=TREND_DAYS), x[-1] + timedelta(days=1))
     figure.autofmt_xdate()
     figure.tight_layout()
     figure.savefig(path, dpi=80)

@@ -33,6 +33,7 @@ def _pipelines(results: dict[dg.AssetCheckKey, CheckRecord], lag: dict[str, floa
             continue
         lags = [v for k, v in lag.items() if k in _task_tables(results, task)]
         by_task[task] = PipelineLine(task, str(record.metadata.get("status", "")), max(lags, default=None),
+                                     str(record.metadata.get("last_activity", "")),
                                      str(record.metadata.get("summary", "")))
     return [by_task[t] for t in sorted(by_task)]
 
