@@ -103,7 +103,7 @@ class WebhookSender:
                 if response.status_code != 429 and response.status_code < 500:
                     return "refused", reason
                 wait = _retry_after(response) if response.status_code == 429 else None
-                wait = delay if wait is None else wait
+                wait = min(delay, self.max_backoff_seconds) if wait is None else wait
                 if attempt == self.max_attempts or wait > self.max_backoff_seconds:
                     break
                 self.sleep(wait)
