@@ -89,15 +89,22 @@ def governance() -> dg.Definitions:
         assets=[platform_asset, report],
         asset_checks=every_check,
         jobs=[job],
-        schedules=[dg.ScheduleDefinition(
-            name=f"{JOB}_schedule", job=job, cron_schedule=SCHEDULE_CRON, execution_timezone="UTC",
-            default_status=dg.DefaultScheduleStatus.RUNNING, description="The daily health check at 06:00 UTC.",
-        )],
+        schedules=[
+            dg.ScheduleDefinition(
+                name=f"{JOB}_schedule",
+                job=job,
+                cron_schedule=SCHEDULE_CRON,
+                execution_timezone="UTC",
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+                description="The daily health check at 06:00 UTC.",
+            )
+        ],
         sensors=[
             build_check_alert_sensor(ui, _webhook_url, config.alerts),
             build_run_failure_alert_sensor(ui, _webhook_url, config.alerts),
             dg.AutomationConditionSensorDefinition(
-                "default_automation_condition_sensor", target=dg.AssetSelection.groups("analytics"),
+                "default_automation_condition_sensor",
+                target=dg.AssetSelection.groups("analytics"),
                 default_status=local,
                 description="Keeps analytics models fresh (locally on by default; in Snowflake they are dynamic tables).",
             ),

@@ -39,8 +39,13 @@ def model_condition(cron: str) -> dg.AutomationCondition:
     return (refresh & ~blocked).with_label(f"fresh over checked inputs ({cron})")
 
 
-def govern_spec(spec: dg.AssetSpec, config: FreshnessConfig, tables: Collection[dg.AssetKey],
-                models: Collection[dg.AssetKey], memory_group: str = "memory") -> dg.AssetSpec:
+def govern_spec(
+    spec: dg.AssetSpec,
+    config: FreshnessConfig,
+    tables: Collection[dg.AssetKey],
+    models: Collection[dg.AssetKey],
+    memory_group: str = "memory",
+) -> dg.AssetSpec:
     """``spec`` with governance's freshness policy (warehouse tables, memory assets) or automation (models).
 
     A policy the asset already declares (models carry theirs in their SQL header) is kept.

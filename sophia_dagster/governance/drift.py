@@ -51,8 +51,12 @@ def schema_families(prop: Any) -> set[str]:
             families.add("boolean")
         elif name == "string":
             fmt = prop.get("format")
-            families |= {"date-time": {"timestamp"}, "date": {"date"}, "number": {"number", "string"},
-                         "integer": {"integer", "number", "string"}}.get(fmt, {"string"})
+            families |= {
+                "date-time": {"timestamp"},
+                "date": {"date"},
+                "number": {"number", "string"},
+                "integer": {"integer", "number", "string"},
+            }.get(fmt, {"string"})
         else:
             families.add("json")
     return families or {"json"}

@@ -50,7 +50,9 @@ def check_history(instance: dg.DagsterInstance, key: dg.AssetCheckKey, limit: in
     return [r for r in map(_record, records) if r is not None]
 
 
-def latest_results(instance: dg.DagsterInstance, keys: Sequence[dg.AssetCheckKey]) -> dict[dg.AssetCheckKey, CheckRecord]:
+def latest_results(
+    instance: dg.DagsterInstance, keys: Sequence[dg.AssetCheckKey]
+) -> dict[dg.AssetCheckKey, CheckRecord]:
     """The latest completed evaluation of each check that has one."""
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(keys))
     found = {}

@@ -118,7 +118,9 @@ def count_rows(side: ParitySide) -> int:
     return int(side.query(f"SELECT COUNT(*) FROM {side.table_sql} WHERE {side.live_filter}")[0][0])
 
 
-def compare(source: ParitySide, warehouse: ParitySide, rows_per_bucket: int = 256, max_drill_buckets: int = 64) -> ParityResult:
+def compare(
+    source: ParitySide, warehouse: ParitySide, rows_per_bucket: int = 256, max_drill_buckets: int = 64
+) -> ParityResult:
     """Compare the live keys of ``source`` and ``warehouse`` by bucketed checksums, then drill into differences.
 
     Args:

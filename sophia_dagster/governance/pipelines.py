@@ -54,6 +54,13 @@ def task_health(runtime: EstuaryRuntime, catalog: Catalog, task: str, stats_hour
     if errors or failures:
         problems.append(f"{errors} errors and {failures} failures in the last {stats_hours} h of stats")
     return TaskHealth(
-        task, status.status, status.message, disabled_in_catalog, errors, failures,
-        sum(r.docs_written_by_me for r in rows), max(active, default=None), tuple(problems),
+        task,
+        status.status,
+        status.message,
+        disabled_in_catalog,
+        errors,
+        failures,
+        sum(r.docs_written_by_me for r in rows),
+        max(active, default=None),
+        tuple(problems),
     )

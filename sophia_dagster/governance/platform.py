@@ -56,7 +56,10 @@ def _line_of(text: str, offset: int) -> int:
 
 
 def scan_secrets(
-    root: Path, files: Iterable[Path], allow_markers: Sequence[str] = (), allowed_values: Sequence[str] = (),
+    root: Path,
+    files: Iterable[Path],
+    allow_markers: Sequence[str] = (),
+    allowed_values: Sequence[str] = (),
     max_bytes: int = 1_000_000,
 ) -> list[Finding]:
     """Credential-shaped strings in ``files``, by kind and place (the matched text is never reported).
@@ -108,10 +111,16 @@ def _is_type_checking(node: ast.If) -> bool:
 def _imports(tree: ast.Module, module: str, is_package: bool) -> Iterator[tuple[int, str, bool]]:
     """``(line, imported module, at module level)`` for every import of a module."""
     package = module if is_package else module.rpartition(".")[0]
-    type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node)
-                 for child in node.body for n in ast.walk(child)}
-    top_level = {id(n) for n in tree.body} | {id(n) for node in tree.body if isinstance(node, ast.If | ast.Try)
-                                               for n in ast.walk(node)}
+    type_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_type_checking(node)
+        for child in node.body
+        for n in ast.walk(child)
+    }
+    top_level = {id(n) for n in tree.body} | {
+        id(n) for node in tree.body if isinstance(node, ast.If | ast.Try) for n in ast.walk(node)
+    }
     for node in ast.walk(tree):
         level = id(node) in top_level and id(node) not in type_only
         if isinstance(node, ast.Import):
@@ -196,8 +205,9 @@ def code_health(package_root: Path, forbidden: Sequence[str]) -> CodeHealth:
         True
     """
     repo = package_root.parent
-    files = {p: _module_name(package_root, p) for p in sorted(package_root.rglob("*.py"))
-             if not SKIPPED_DIRS & set(p.parts)}
+    files = {
+        p: _module_name(package_root, p) for p in sorted(package_root.rglob("*.py")) if not SKIPPED_DIRS & set(p.parts)
+    }
     modules = set(files.values())
     graph: dict[str, set[str]] = {m: set() for m in modules}
     findings: dict[tuple[str, int, str], Finding] = {}

@@ -87,8 +87,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(now: datetime, environment: str, checks: Sequence[CheckLine], pipelines: Sequence[PipelineLine],
-           new: Sequence[str], resolved: Sequence[str], previous_at: str | None) -> str:
+def render(
+    now: datetime,
+    environment: str,
+    checks: Sequence[CheckLine],
+    pipelines: Sequence[PipelineLine],
+    new: Sequence[str],
+    resolved: Sequence[str],
+    previous_at: str | None,
+) -> str:
     """The report's markdown."""
     counts = {o: sum(c.outcome == o for c in checks) for o in OUTCOMES}
     missing = sum(c.outcome not in OUTCOMES for c in checks)
@@ -110,16 +117,21 @@ def render(now: datetime, environment: str, checks: Sequence[CheckLine], pipelin
         "",
         "| task | status | newest table write | last activity in stats | detail |",
         "|---|---|---|---|---|",
-        *(f"| {p.task} | {p.status} | {_age(p.lag_seconds)} | {p.last_activity} | {_cell(p.detail)} |"
-          for p in pipelines),
+        *(
+            f"| {p.task} | {p.status} | {_age(p.lag_seconds)} | {p.last_activity} | {_cell(p.detail)} |"
+            for p in pipelines
+        ),
         "",
         "## Checks",
         "",
         "| check | result | summary | next step |",
         "|---|---|---|---|",
-        *(f"| {_cell(c.label)} | {c.outcome} | {_cell(c.summary)} | {_cell(c.next_step)} |"
-          for c in sorted(checks, key=lambda c: (OUTCOMES[::-1].index(c.outcome) if c.outcome in OUTCOMES else 3,
-                                                  c.label))),
+        *(
+            f"| {_cell(c.label)} | {c.outcome} | {_cell(c.summary)} | {_cell(c.next_step)} |"
+            for c in sorted(
+                checks, key=lambda c: (OUTCOMES[::-1].index(c.outcome) if c.outcome in OUTCOMES else 3, c.label)
+            )
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -158,8 +170,14 @@ def draw_chart(history: Sequence[Snapshot], path: Path) -> None:
     plt.close(figure)
 
 
-def write_report(state_dir: Path, environment: str, checks: Sequence[CheckLine], pipelines: Sequence[PipelineLine],
-                 lag_seconds: Mapping[str, float], now: datetime | None = None) -> str:
+def write_report(
+    state_dir: Path,
+    environment: str,
+    checks: Sequence[CheckLine],
+    pipelines: Sequence[PipelineLine],
+    lag_seconds: Mapping[str, float],
+    now: datetime | None = None,
+) -> str:
     """Write the report, its chart and the history under ``<state_dir>/governance``; return the markdown.
 
     Args:
@@ -181,8 +199,9 @@ def write_report(state_dir: Path, environment: str, checks: Sequence[CheckLine],
     new, resolved = trend(history[-1] if history else None, current)
     cutoff = now - timedelta(days=TREND_DAYS)
     history = [s for s in history if datetime.fromisoformat(s.generated_at) >= cutoff] + [current]
-    markdown = render(now, environment, checks, pipelines, new, resolved,
-                      history[-2].generated_at if len(history) > 1 else None)
+    markdown = render(
+        now, environment, checks, pipelines, new, resolved, history[-2].generated_at if len(history) > 1 else None
+    )
     draw_chart(history, folder / CHART_NAME)
     (folder / HISTORY_NAME).write_text(json.dumps([asdict(s) for s in history]))
     report_path(state_dir).write_text(markdown)

@@ -2,7 +2,6 @@
 posted to the alert webhook with links into the Dagster UI. Each keeps its state and its unsent alerts in
 its cursor, so a webhook that is down delays alerts but never loses or repeats them."""
 
-
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -37,8 +36,13 @@ def _load(cursor: str | None) -> dict[str, Any]:
         return {}
 
 
-def _deliver(context: dg.SensorEvaluationContext, state: dict[str, Any], new: list[Alert], webhook_url: WebhookUrl,
-             config: AlertConfig) -> dg.SensorResult:
+def _deliver(
+    context: dg.SensorEvaluationContext,
+    state: dict[str, Any],
+    new: list[Alert],
+    webhook_url: WebhookUrl,
+    config: AlertConfig,
+) -> dg.SensorResult:
     outbox = Outbox([Alert.from_dict(a) for a in state.get("pending", [])])
     url = webhook_url()
     if url is None:
@@ -62,23 +66,32 @@ def check_transitions(previous: dict[str, str], current: dict[dg.AssetCheckKey, 
             continue
         resolved = now == "passed"
         label = f"{key.asset_key.to_user_string()}: {key.name}"
-        alerts.append(Alert(
-            alert_id=f"check:{name}:{record.run_id}:{int(record.timestamp)}",
-            kind="check_resolved" if resolved else "check_failed",
-            title=f"Resolved: {label}" if resolved else f"{now}: {label}",
-            summary=str(record.metadata.get("summary", "")) + (
-                "" if resolved else f"\nNext step: {record.metadata.get('next_step', '')}"),
-            url=asset_url(ui_url, key.asset_key, checks=True),
-            severity="INFO" if resolved else now,
-            fields={"asset": key.asset_key.to_user_string(), "check": key.name, "run_id": record.run_id,
-                    "previous": before},
-        ))
+        alerts.append(
+            Alert(
+                alert_id=f"check:{name}:{record.run_id}:{int(record.timestamp)}",
+                kind="check_resolved" if resolved else "check_failed",
+                title=f"Resolved: {label}" if resolved else f"{now}: {label}",
+                summary=str(record.metadata.get("summary", ""))
+                + ("" if resolved else f"\nNext step: {record.metadata.get('next_step', '')}"),
+                url=asset_url(ui_url, key.asset_key, checks=True),
+                severity="INFO" if resolved else now,
+                fields={
+                    "asset": key.asset_key.to_user_string(),
+                    "check": key.name,
+                    "run_id": record.run_id,
+                    "previous": before,
+                },
+            )
+        )
     return alerts
 
 
-def build_check_alert_sensor(ui_url: str, webhook_url: WebhookUrl, config: AlertConfig,
-                             default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING
-                             ) -> dg.SensorDefinition:
+def build_check_alert_sensor(
+    ui_url: str,
+    webhook_url: WebhookUrl,
+    config: AlertConfig,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+) -> dg.SensorDefinition:
     """Posts an alert when an asset check starts failing and when it is resolved, once per transition.
 
     Args:
@@ -91,8 +104,12 @@ def build_check_alert_sensor(ui_url: str, webhook_url: WebhookUrl, config: Alert
         >>> build_check_alert_sensor("http://127.0.0.1:3000", lambda: os.environ.get("ALERT_WEBHOOK_URL"), config)
     """
 
-    @dg.sensor(name="asset_check_alerts", minimum_interval_seconds=30, default_status=default_status,
-               description="Alerts the webhook when an asset check fails or recovers (transitions only).")
+    @dg.sensor(
+        name="asset_check_alerts",
+        minimum_interval_seconds=30,
+        default_status=default_status,
+        description="Alerts the webhook when an asset check fails or recovers (transitions only).",
+    )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         state = _load(context.cursor)
         keys = list(context.repository_def.asset_graph.asset_check_keys)
@@ -108,9 +125,9 @@ def build_check_alert_sensor(ui_url: str, webhook_url: WebhookUrl, config: Alert
 def failed_runs(instance: dg.DagsterInstance, after: float, seen: set[str]) -> list[dg.RunRecord]:
     """Failed runs updated after ``after`` (a timestamp), oldest first, minus ``seen``."""
     records = instance.get_run_records(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE],
-                              updated_after=datetime.fromtimestamp(after, UTC)),
-        limit=100, ascending=True,
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=datetime.fromtimestamp(after, UTC)),
+        limit=100,
+        ascending=True,
     )
     return [r for r in records if r.dagster_run.run_id not in seen]
 
@@ -129,9 +146,12 @@ def run_alert(record: dg.RunRecord, ui_url: str) -> Alert:
     )
 
 
-def build_run_failure_alert_sensor(ui_url: str, webhook_url: WebhookUrl, config: AlertConfig,
-                                   default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING
-                                   ) -> dg.SensorDefinition:
+def build_run_failure_alert_sensor(
+    ui_url: str,
+    webhook_url: WebhookUrl,
+    config: AlertConfig,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+) -> dg.SensorDefinition:
     """Posts an alert for every failed run of the code location, once.
 
     Args:
@@ -144,8 +164,12 @@ def build_run_failure_alert_sensor(ui_url: str, webhook_url: WebhookUrl, config:
         >>> build_run_failure_alert_sensor("http://127.0.0.1:3000", lambda: None, config)
     """
 
-    @dg.sensor(name="run_failure_alerts", minimum_interval_seconds=30, default_status=default_status,
-               description="Alerts the webhook once for every failed run.")
+    @dg.sensor(
+        name="run_failure_alerts",
+        minimum_interval_seconds=30,
+        default_status=default_status,
+        description="Alerts the webhook once for every failed run.",
+    )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         state = _load(context.cursor)
         after = state.get("after", (datetime.now(UTC) - RUN_LOOKBACK).timestamp())
@@ -153,8 +177,10 @@ def build_run_failure_alert_sensor(ui_url: str, webhook_url: WebhookUrl, config:
         records = failed_runs(context.instance, after, seen)
         if records:
             newest = max(r.update_timestamp.timestamp() for r in records)
-            state["seen"] = sorted({r.dagster_run.run_id for r in records if r.update_timestamp.timestamp() == newest}
-                                   | (seen if newest == after else set()))
+            state["seen"] = sorted(
+                {r.dagster_run.run_id for r in records if r.update_timestamp.timestamp() == newest}
+                | (seen if newest == after else set())
+            )
             state["after"] = newest
         else:
             state["after"] = after

@@ -1,9 +1,8 @@
 """Asset checks on the warehouse tables Estuary writes: parity with the source, key uniqueness, foreign keys,
 schema drift and change volume. Each names what is wrong and says what to do next in its metadata."""
 
-
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,11 @@ from sophia_dagster.governance.tables import GovernedTable, quote
 from sophia_dagster.postgres_source import SourcePostgres
 
 PARITY, UNIQUENESS, FOREIGN_KEYS, DRIFT, VOLUME = (
-    "parity", "key_uniqueness", "foreign_keys", "schema_drift", "volume_anomaly"
+    "parity",
+    "key_uniqueness",
+    "foreign_keys",
+    "schema_drift",
+    "volume_anomaly",
 )
 TABLE_CHECK_NAMES = (PARITY, UNIQUENESS, FOREIGN_KEYS, DRIFT, VOLUME)
 
@@ -44,8 +47,15 @@ def source_query(source: SourcePostgres) -> Iterator[Query]:
         yield lambda sql: conn.execute(sql).fetchall()
 
 
-def _result(table: GovernedTable, name: str, passed: bool, severity: dg.AssetCheckSeverity, summary: str,
-            next_step: str, **metadata: Any) -> dg.AssetCheckResult:
+def _result(
+    table: GovernedTable,
+    name: str,
+    passed: bool,
+    severity: dg.AssetCheckSeverity,
+    summary: str,
+    next_step: str,
+    **metadata: Any,
+) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         asset_key=table.key,
         check_name=name,
@@ -64,7 +74,11 @@ def parity_result(table: GovernedTable, found: parity.ParityResult, config: Gove
         f"{bound}{found.differing_keys} keys differ in {found.differing_buckets} of {found.buckets} buckets"
     )
     return _result(
-        table, PARITY, found.passed, config.parity.dagster_severity, summary,
+        table,
+        PARITY,
+        found.passed,
+        config.parity.dagster_severity,
+        summary,
         "Compare the task's status and logs; re-run the materialization, or reset the capture to backfill "
         "(sophia-flow reset) when keys are missing.",
         source_rows=found.source_rows,
@@ -99,10 +113,16 @@ def run_uniqueness(table: GovernedTable, warehouse: Query, config: GovernanceCon
         f"{found.null_keys} rows with a NULL key"
     )
     return _result(
-        table, UNIQUENESS, found.passed, config.uniqueness.dagster_severity, summary,
+        table,
+        UNIQUENESS,
+        found.passed,
+        config.uniqueness.dagster_severity,
+        summary,
         "A standard-updates table keeps one row per collection key: find who writes to it besides the "
         "materialization, then re-backfill the binding.",
-        rows=found.rows, duplicated_keys=found.duplicated_keys, null_keys=found.null_keys,
+        rows=found.rows,
+        duplicated_keys=found.duplicated_keys,
+        null_keys=found.null_keys,
         sample_keys=dg.MetadataValue.json(found.sample_keys),
     )
 
@@ -124,19 +144,28 @@ def run_foreign_keys(
             broken.append(f"{fk.describe()}: {orphans.count} rows")
             samples[fk.describe()] = orphans.sample_keys
     summary = f"{table.name}: " + (
-        f"{len(broken)} of {len(checked)} foreign keys broken: {'; '.join(broken)}" if broken
-        else f"{len(checked)} foreign keys hold" if checked else "the source declares no foreign keys"
+        f"{len(broken)} of {len(checked)} foreign keys broken: {'; '.join(broken)}"
+        if broken
+        else f"{len(checked)} foreign keys hold"
+        if checked
+        else "the source declares no foreign keys"
     )
     return _result(
-        table, FOREIGN_KEYS, not broken, config.foreign_keys.dagster_severity, summary,
+        table,
+        FOREIGN_KEYS,
+        not broken,
+        config.foreign_keys.dagster_severity,
+        summary,
         "Rows reference parents the warehouse lacks: check the parent table's parity, then its materialization.",
-        foreign_keys=dg.MetadataValue.json(checked), broken=dg.MetadataValue.json(broken),
+        foreign_keys=dg.MetadataValue.json(checked),
+        broken=dg.MetadataValue.json(broken),
         sample_keys=dg.MetadataValue.json(samples),
     )
 
 
-def run_drift(table: GovernedTable, catalog: Catalog, source: Any | None, warehouse: Query,
-              config: GovernanceConfig) -> dg.AssetCheckResult:
+def run_drift(
+    table: GovernedTable, catalog: Catalog, source: Any | None, warehouse: Query, config: GovernanceConfig
+) -> dg.AssetCheckResult:
     """Source columns and warehouse columns vs the collection schema, named one by one."""
     properties = catalog.collections[table.collection].document_schema.get("properties") or {}
     sides = [("warehouse", drift.compare_columns(drift.warehouse_columns(warehouse, table), properties))]
@@ -145,7 +174,11 @@ def run_drift(table: GovernedTable, catalog: Catalog, source: Any | None, wareho
     lines = drift.drift_lines(sides)
     summary = f"{table.name}: " + (f"{len(lines)} differences from {table.collection}" if lines else "no drift")
     return _result(
-        table, DRIFT, not lines, config.schema_drift.dagster_severity, summary,
+        table,
+        DRIFT,
+        not lines,
+        config.schema_drift.dagster_severity,
+        summary,
         f"Update the collection schema of {table.collection} in the catalog (or the source), then publish.",
         differences=dg.MetadataValue.json(lines),
     )
@@ -171,17 +204,31 @@ def volume_history(instance: dg.DagsterInstance, table: GovernedTable, days: int
     return sorted(found)
 
 
-def run_volume(table: GovernedTable, warehouse: Query, instance: dg.DagsterInstance, config: GovernanceConfig,
-               now: datetime | None = None) -> dg.AssetCheckResult:
+def run_volume(
+    table: GovernedTable,
+    warehouse: Query,
+    instance: dg.DagsterInstance,
+    config: GovernanceConfig,
+    now: datetime | None = None,
+) -> dg.AssetCheckResult:
     """Today's change volume against the table's own history (robust z-score)."""
     now = now or datetime.now(UTC)
     settings = config.volume_anomaly
     rows, newest = change_volume(warehouse, table, now)
-    verdict = anomaly.score(rows, volume_history(instance, table, settings.history_days), now.date(),
-                            settings.z_threshold, settings.min_history_days, settings.history_days)
+    verdict = anomaly.score(
+        rows,
+        volume_history(instance, table, settings.history_days),
+        now.date(),
+        settings.z_threshold,
+        settings.min_history_days,
+        settings.history_days,
+    )
     lag = (now - newest).total_seconds() if isinstance(newest, datetime) else None
     return _result(
-        table, VOLUME, not verdict.anomalous, settings.dagster_severity,
+        table,
+        VOLUME,
+        not verdict.anomalous,
+        settings.dagster_severity,
         f"{table.name}: {verdict.summary(settings.min_history_days)}",
         "Look at what changed in the source in the last 24 h (a bulk job, a migration, a stalled capture).",
         volume_day=now.date().isoformat(),
@@ -195,66 +242,88 @@ def run_volume(table: GovernedTable, warehouse: Query, instance: dg.DagsterInsta
     )
 
 
-CheckBody = Callable[..., dg.AssetCheckResult]
+def table_check_specs(table: GovernedTable) -> list[dg.AssetCheckSpec]:
+    """The checks that apply to ``table``: parity and foreign keys need a source table (CDC tables),
+    uniqueness needs one row per key (not delta tables). Parity and uniqueness are blocking."""
+    specs = []
+    if table.source is not None:
+        specs.append(
+            dg.AssetCheckSpec(
+                PARITY, asset=table.key, blocking=True, description="Source and warehouse hold the same live keys"
+            )
+        )
+        specs.append(
+            dg.AssetCheckSpec(
+                FOREIGN_KEYS, asset=table.key, description="The source's foreign keys hold in the warehouse"
+            )
+        )
+    if not table.delta:
+        specs.append(
+            dg.AssetCheckSpec(
+                UNIQUENESS, asset=table.key, blocking=True, description="One row per collection key, no NULL key"
+            )
+        )
+    specs.append(dg.AssetCheckSpec(DRIFT, asset=table.key, description="Columns match the collection schema"))
+    specs.append(
+        dg.AssetCheckSpec(VOLUME, asset=table.key, description="Daily change volume within the table's own baseline")
+    )
+    return specs
 
 
-def _check(table: GovernedTable, name: str, description: str, blocking: bool,
-           body: Callable[[dg.AssetCheckExecutionContext, SourcePostgres, SnowflakeResource], dg.AssetCheckResult]
-           ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=table.key, name=name, description=description, blocking=blocking)
-    def _run(context: dg.AssetCheckExecutionContext, source_postgres: SourcePostgres,
-             snowflake: SnowflakeResource) -> dg.AssetCheckResult:
-        return body(context, source_postgres, snowflake)
+def run_table_check(
+    name: str,
+    table: GovernedTable,
+    tables: Sequence[GovernedTable],
+    catalog: Catalog,
+    source: Any | None,
+    warehouse: Query,
+    instance: dg.DagsterInstance,
+    config: GovernanceConfig,
+) -> dg.AssetCheckResult:
+    """Run the check called ``name`` on ``table`` (``source`` is a psycopg connection, None for SaaS tables)."""
+    if name == PARITY:
+        return run_parity(table, lambda sql: source.execute(sql).fetchall(), warehouse, config)
+    if name == FOREIGN_KEYS:
+        return run_foreign_keys(table, tables, source, warehouse, config)
+    if name == UNIQUENESS:
+        return run_uniqueness(table, warehouse, config)
+    if name == DRIFT:
+        return run_drift(table, catalog, source, warehouse, config)
+    return run_volume(table, warehouse, instance, config)
 
-    return _run
 
-
-def build_table_checks(catalog: Catalog, tables: Sequence[GovernedTable], config: GovernanceConfig
-                       ) -> list[dg.AssetChecksDefinition]:
-    """Every table check of every governed table.
-
-    Parity and foreign keys need a source table (CDC tables only); uniqueness needs one row per key
-    (standard updates, not delta tables). Parity and uniqueness are blocking: an analytics model does
-    not rebuild over a table that failed them.
+def build_table_check(
+    catalog: Catalog, table: GovernedTable, tables: Sequence[GovernedTable], config: GovernanceConfig
+) -> dg.AssetChecksDefinition:
+    """Every check of one table in one step, sharing one source and one warehouse connection.
 
     Args:
         catalog: the Estuary catalog (collection schemas).
-        tables: the governed tables (see ``governed_tables``).
+        table: the table judged.
+        tables: every governed table (foreign keys point at them).
         config: thresholds and severities.
 
     Example:
-        >>> build_table_checks(catalog, governed_tables(catalog), load_governance_config(path))
+        >>> build_table_check(catalog, governed_tables(catalog)[0], governed_tables(catalog), config)
     """
-    checks = []
-    for table in tables:
-        def parity_body(ctx, src, wh, table=table):
-            with source_query(src) as s, warehouse_query(wh) as w:
-                return run_parity(table, s, w, config)
 
-        def unique_body(ctx, src, wh, table=table):
-            with warehouse_query(wh) as w:
-                return run_uniqueness(table, w, config)
+    @dg.multi_asset_check(
+        name=f"{'__'.join(table.key.path)}_governance", specs=table_check_specs(table), can_subset=True
+    )
+    def _checks(
+        context: dg.AssetCheckExecutionContext, source_postgres: SourcePostgres, snowflake: SnowflakeResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        with ExitStack() as stack:
+            warehouse = stack.enter_context(warehouse_query(snowflake))
+            source = stack.enter_context(source_postgres.connect()) if table.source is not None else None
+            for key in sorted(context.selected_asset_check_keys, key=lambda k: k.name):
+                yield run_table_check(key.name, table, tables, catalog, source, warehouse, context.instance, config)
 
-        def fk_body(ctx, src, wh, table=table):
-            with src.connect() as conn, warehouse_query(wh) as w:
-                return run_foreign_keys(table, tables, conn, w, config)
+    return _checks
 
-        def drift_body(ctx, src, wh, table=table):
-            with warehouse_query(wh) as w:
-                if table.source is None:
-                    return run_drift(table, catalog, None, w, config)
-                with src.connect() as conn:
-                    return run_drift(table, catalog, conn, w, config)
 
-        def volume_body(ctx, src, wh, table=table):
-            with warehouse_query(wh) as w:
-                return run_volume(table, w, ctx.instance, config)
-
-        if table.source is not None:
-            checks.append(_check(table, PARITY, "Source and warehouse hold the same live keys", True, parity_body))
-            checks.append(_check(table, FOREIGN_KEYS, "The source's foreign keys hold in the warehouse", False, fk_body))
-        if not table.delta:
-            checks.append(_check(table, UNIQUENESS, "One row per collection key, no NULL key", True, unique_body))
-        checks.append(_check(table, DRIFT, "Columns match the collection schema", False, drift_body))
-        checks.append(_check(table, VOLUME, "Daily change volume within the table's own baseline", False, volume_body))
-    return checks
+def build_table_checks(
+    catalog: Catalog, tables: Sequence[GovernedTable], config: GovernanceConfig
+) -> list[dg.AssetChecksDefinition]:
+    """One check definition per governed table (see ``build_table_check``)."""
+    return [build_table_check(catalog, table, tables, config) for table in tables]

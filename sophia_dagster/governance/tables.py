@@ -119,7 +119,9 @@ def governed_tables(catalog: Catalog, translator: DagsterEstuaryTranslator | Non
     return tables
 
 
-def task_asset_keys(catalog: Catalog, task: str, translator: DagsterEstuaryTranslator | None = None) -> list[dg.AssetKey]:
+def task_asset_keys(
+    catalog: Catalog, task: str, translator: DagsterEstuaryTranslator | None = None
+) -> list[dg.AssetKey]:
     """The assets a task produces: its collections (capture) or its tables (materialization)."""
     translator = translator or DagsterEstuaryTranslator()
     model = catalog.tasks[task]

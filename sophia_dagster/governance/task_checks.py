@@ -1,8 +1,6 @@
 """The pipeline-health asset check of each Estuary task, reported on every asset the task produces."""
 
-
 from collections.abc import Iterator
-
 from typing import Any
 
 import dagster as dg
@@ -31,7 +29,9 @@ def health_metadata(health: TaskHealth) -> dict[str, Any]:
         "docs_24h": health.docs,
         "last_activity": health.last_activity.isoformat() if health.last_activity else "none in the window",
         "problems": dg.MetadataValue.json(list(health.problems)),
-        "next_step": "nothing to do" if health.passed else (
+        "next_step": "nothing to do"
+        if health.passed
+        else (
             f"Resume the task (sophia-flow resume {health.task}, or the estuary resource's resume) if it was "
             "paused by mistake; otherwise read the task's logs in Estuary for the error."
         ),

@@ -39,11 +39,14 @@ class World:
         return psycopg.connect(self.dsn, autocommit=True)
 
     @contextmanager
-    def queries(self) -> Iterator[tuple[Callable[[str], list[tuple[Any, ...]]], Callable[[str], list[tuple[Any, ...]]]]]:
+    def queries(
+        self,
+    ) -> Iterator[tuple[Callable[[str], list[tuple[Any, ...]]], Callable[[str], list[tuple[Any, ...]]]]]:
         """``(source query, warehouse query)``."""
-        with source_query(SourcePostgres(dsn=self.dsn)) as source, warehouse_query(
-            embedded_snowflake_resource(self.state_dir)
-        ) as warehouse:
+        with (
+            source_query(SourcePostgres(dsn=self.dsn)) as source,
+            warehouse_query(embedded_snowflake_resource(self.state_dir)) as warehouse,
+        ):
             yield source, warehouse
 
 

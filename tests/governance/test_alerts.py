@@ -86,7 +86,9 @@ DEFS = dg.Definitions(assets=[deals], asset_checks=[parity], jobs=[doomed])
 def _report(instance: dg.DagsterInstance, passed: bool) -> None:
     instance.report_runless_asset_event(
         dg.AssetCheckEvaluation(
-            asset_key=TABLE, check_name="parity", passed=passed,
+            asset_key=TABLE,
+            check_name="parity",
+            passed=passed,
             metadata={"summary": "deals: 1 key differs" if not passed else "deals: ok", "next_step": "re-run"},
         )
     )

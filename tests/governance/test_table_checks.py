@@ -62,7 +62,9 @@ def test_uniqueness_fails_on_a_duplicated_key(world: World) -> None:
     key = _some_key(world, "contacts")
     with world.queries() as (_, warehouse):
         assert run_uniqueness(contacts, warehouse, world.config).passed
-        warehouse(f"CREATE OR REPLACE TABLE SOPHIA.RAW.CONTACTS_KEPT AS SELECT * FROM SOPHIA.RAW.CONTACTS WHERE ID = {key}")
+        warehouse(
+            f"CREATE OR REPLACE TABLE SOPHIA.RAW.CONTACTS_KEPT AS SELECT * FROM SOPHIA.RAW.CONTACTS WHERE ID = {key}"
+        )
         warehouse("INSERT INTO SOPHIA.RAW.CONTACTS SELECT * FROM SOPHIA.RAW.CONTACTS_KEPT")
         try:
             failed = run_uniqueness(contacts, warehouse, world.config)
@@ -130,7 +132,10 @@ def _seed_history(instance: dg.DagsterInstance, world: World, volumes: list[int]
                 asset_key=key,
                 check_name=VOLUME,
                 passed=True,
-                metadata={"volume_day": (today - timedelta(days=days_ago)).date().isoformat(), "rows_changed_24h": volume},
+                metadata={
+                    "volume_day": (today - timedelta(days=days_ago)).date().isoformat(),
+                    "rows_changed_24h": volume,
+                },
             )
         )
 
