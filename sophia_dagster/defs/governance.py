@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 
 import sophia_dagster
-from sophia_dagster.config import Settings, get_settings
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR, Catalog, load_catalog
-from sophia_dagster.estuary.local.plan import runnable_reason
+from sophia_dagster.config import PLATFORM_CATALOG_DIR, Settings, get_settings
+from sophia_dagster.dataplane.plan import runnable_reason
+from sophia_dagster.estuary.catalog import Catalog, load_catalog
 from sophia_dagster.governance.automation import govern_spec
 from sophia_dagster.governance.config import GovernanceConfig, load_governance_config
 from sophia_dagster.governance.platform_checks import PLATFORM_KEY, build_platform_assets

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sophia_dagster.estuary.catalog import Catalog
-from sophia_dagster.estuary.resource import EstuaryRuntime
+from sophia_dagster.estuary.runtime import EstuaryRuntime
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from sophia_dagster.config import ESTUARY_PUBLIC_ANON_KEY, ConfigError, load_settings
+from sophia_dagster.config import ConfigError, load_settings
+from sophia_dagster.estuary.workspace import DEFAULT_ANON_KEY
 from sophia_dagster.governance import platform
 from sophia_dagster.governance.config import GovernanceConfig
 
@@ -55,7 +56,7 @@ def secret_hygiene(root: Path, config: GovernanceConfig) -> dg.AssetCheckResult:
     """No credential-shaped string in any tracked file; local.env untracked and not world-readable."""
     files = platform.tracked_files(root)
     findings = platform.scan_secrets(
-        root, files, ALLOW_MARKERS, (ESTUARY_PUBLIC_ANON_KEY,), config.platform.secret_scan_max_bytes
+        root, files, ALLOW_MARKERS, (DEFAULT_ANON_KEY,), config.platform.secret_scan_max_bytes
     ) + platform.local_env_findings(root, files)
     return _result(
         SECRET_HYGIENE,

@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 
 from sophia_dagster.estuary.catalog import Catalog
-from sophia_dagster.estuary.resource import EstuaryRuntime
+from sophia_dagster.estuary.runtime import EstuaryRuntime
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, safe_name
 from sophia_dagster.governance.config import GovernanceConfig
 from sophia_dagster.governance.pipelines import TaskHealth, task_health

@@ -12,9 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.embedded.demo import generate_changes, seed_demo
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR, Catalog, load_catalog
-from sophia_dagster.estuary.local.resource import LocalDataPlane
+from sophia_dagster.estuary.catalog import Catalog, load_catalog
 from sophia_dagster.governance.config import GovernanceConfig
 from sophia_dagster.governance.table_checks import source_query, warehouse_query
 from sophia_dagster.governance.tables import GovernedTable, governed_tables
