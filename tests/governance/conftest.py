@@ -55,7 +55,12 @@ class World:
 def world(make_state_dir: Callable[[str], Path]) -> World:
     """Seeded, backfilled, then 300 live changes streamed: the data `make demo` leaves behind."""
     state_dir = make_state_dir("governance")
-    plane = LocalDataPlane(state_dir=str(state_dir))
+    plane = LocalDataPlane(
+        catalog_path=str(PLATFORM_CATALOG_DIR),
+        state_dir=str(state_dir),
+        warehouse_database="SOPHIA",
+        warehouse_schema="RAW",
+    )
     dsn = plane.source_dsn()
     seed_demo(dsn)
     plane.run(TASK)
