@@ -76,7 +76,7 @@ def code_health(root: Path, package: Path, config: GovernanceConfig) -> dg.Asset
         problems,
         config.platform.dagster_severity,
         "Use httpx instead of requests and the platform's own vector tiers; break cycles by moving shared code down.",
-        forbidden=config.platform.forbidden_imports and list(config.platform.forbidden_imports),
+        forbidden=dg.MetadataValue.json(list(config.platform.forbidden_imports)),
     )
 
 
