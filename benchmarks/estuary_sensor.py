@@ -71,7 +71,7 @@ def one_tick(tasks: int) -> tuple[int, float, int]:
         catalog = load_catalog(tmp)
         seed(fake, list(catalog.tasks), {t: catalog.collections_of(t) for t in catalog.tasks})
         workspace = EstuaryWorkspace(api_token=fake.issue_refresh_token(), catalog_path=tmp, **fake.urls())
-        sensor = build_estuary_sensor(catalog)
+        sensor = build_estuary_sensor(catalog=catalog)
         fake.latency_seconds = LATENCY_SECONDS
         with dg.build_sensor_context(resources={"estuary": workspace}) as context:
             started = time.perf_counter()

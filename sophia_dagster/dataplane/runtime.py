@@ -22,6 +22,7 @@ from sophia_dagster.dataplane.state import FlowState
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres
 from sophia_dagster.estuary.catalog import Catalog
 from sophia_dagster.estuary.errors import TaskNotReadyError
+from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.models import BindingStats, PublishResult, TaskStats, TaskStatus
 from sophia_dagster.estuary.runtime import EstuaryRuntime
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
@@ -150,7 +151,7 @@ class LocalDataPlane(EstuaryRuntime):
         catalog = self.load_catalog()
         reason = runnable_reason(catalog, task)
         if reason:
-            raise dg.Failure(description=reason, metadata={"estuary/runnable_here": False, "estuary/reason": reason})
+            raise dg.Failure(description=reason, metadata={**EstuaryMetadataSet(runnable_here=False, reason=reason)})
         try:
             report = self.run(task, wait_seconds=self.caught_up_timeout_seconds)
         except DataPlaneError as exc:
@@ -207,13 +208,15 @@ class LocalDataPlane(EstuaryRuntime):
 def _metadata(report: RunReport, collection: str) -> dict[str, dg.MetadataValue]:
     counts = report.counts.get(collection, {})
     return {
-        "estuary/collection": dg.MetadataValue.text(collection),
-        "rows_inserted": dg.MetadataValue.int(counts.get("inserted", 0)),
-        "rows_updated": dg.MetadataValue.int(counts.get("updated", 0)),
-        "rows_deleted": dg.MetadataValue.int(counts.get("deleted", 0)),
-        "rows_backfilled": dg.MetadataValue.int(report.backfilled.get(collection, 0)),
-        "lsn": dg.MetadataValue.text(lsn_to_str(report.lsn)),
-        "lag_bytes": dg.MetadataValue.int(report.lag_bytes),
-        "duration_seconds": dg.MetadataValue.float(round(report.duration_seconds, 3)),
-        "ran_in_this_process": dg.MetadataValue.bool(report.ran_here),
+        **EstuaryMetadataSet(
+            collection=collection,
+            rows_inserted=counts.get("inserted", 0),
+            rows_updated=counts.get("updated", 0),
+            rows_deleted=counts.get("deleted", 0),
+            rows_backfilled=report.backfilled.get(collection, 0),
+            lsn=lsn_to_str(report.lsn),
+            lag_bytes=report.lag_bytes,
+            duration_seconds=round(report.duration_seconds, 3),
+            ran_in_this_process=report.ran_here,
+        )
     }

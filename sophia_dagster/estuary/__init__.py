@@ -1,19 +1,29 @@
 """Estuary Flow for Dagster: the catalog as code, a control-plane resource, assets, checks and a sensor.
 
-Typical use::
+From a ``defs.yaml`` (``dg scaffold defs sophia_dagster.estuary.EstuaryCatalogComponent estuary``)::
 
-    catalog = load_catalog("flows/")
-    defs = dg.Definitions(
-        assets=build_estuary_assets(catalog),
-        asset_checks=build_estuary_checks(catalog),
-        sensors=[build_estuary_sensor(catalog)],
-        resources={"estuary": EstuaryWorkspace(api_token=dg.EnvVar("ESTUARY_API_TOKEN"), catalog_path="flows/")},
+    type: sophia_dagster.estuary.EstuaryCatalogComponent
+    attributes:
+      catalog_paths: [flows]
+      workspace: {api_token_env: ESTUARY_API_TOKEN}
+
+or in Python::
+
+    defs = build_estuary_definitions(
+        catalog=load_catalog("flows/"),
+        runtime=EstuaryWorkspace(api_token=dg.EnvVar("ESTUARY_API_TOKEN")),
     )
+
+Customise keys, groups and owners with a :class:`DagsterEstuaryTranslator` subclass (it receives an
+:class:`EstuaryBinding`) or the component's ``translation``. Runtimes implement :class:`EstuaryRuntime`;
+every error is an :class:`EstuaryError`.
 """
 
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import Catalog, load_catalog
 from sophia_dagster.estuary.checks import build_estuary_checks
+from sophia_dagster.estuary.component import EstuaryCatalogComponent, TaskSelector
+from sophia_dagster.estuary.definitions import build_estuary_definitions
 from sophia_dagster.estuary.errors import (
     CatalogError,
     ConcurrentChangeError,
@@ -22,9 +32,11 @@ from sophia_dagster.estuary.errors import (
     PublicationFailedError,
     TaskNotReadyError,
 )
+from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.models import PublishResult, TaskStats, TaskStatus
 from sophia_dagster.estuary.runtime import EstuaryRuntime
 from sophia_dagster.estuary.sensors import build_estuary_sensor
+from sophia_dagster.estuary.specs import EstuarySpecs
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, EstuaryBinding
 from sophia_dagster.estuary.workspace import EstuaryWorkspace
 
@@ -35,16 +47,21 @@ __all__ = [
     "DagsterEstuaryTranslator",
     "EstuaryAPIError",
     "EstuaryBinding",
+    "EstuaryCatalogComponent",
     "EstuaryError",
+    "EstuaryMetadataSet",
     "EstuaryRuntime",
+    "EstuarySpecs",
     "EstuaryWorkspace",
     "PublicationFailedError",
     "PublishResult",
     "TaskNotReadyError",
+    "TaskSelector",
     "TaskStats",
     "TaskStatus",
     "build_estuary_assets",
     "build_estuary_checks",
+    "build_estuary_definitions",
     "build_estuary_sensor",
     "load_catalog",
 ]

@@ -4,25 +4,12 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from sophia_dagster.estuary.catalog import SECTIONS, Catalog, CatalogError, CatalogIssue
+from sophia_dagster.estuary.catalog import Catalog
 from sophia_dagster.estuary.errors import PublicationFailedError
+from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.runtime import RESOURCE_KEY, EstuaryRuntime
-from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, safe_name, task_bindings
-
-
-def build_source_specs(catalog: Catalog, translator: DagsterEstuaryTranslator) -> list[dg.AssetSpec]:
-    """External AssetSpecs for every table/object a capture reads (deduplicated by key)."""
-    specs: dict[dg.AssetKey, dg.AssetSpec] = {}
-    for task in catalog.captures:
-        for binding in task_bindings(catalog, task):
-            spec = translator.get_source_spec(binding)
-            specs.setdefault(spec.key, spec)
-    return list(specs.values())
-
-
-def task_op_name(task: str) -> str:
-    """The op name of a task's multi-asset (``acme/postgres-cdc`` -> ``estuary_acme_postgres_cdc``)."""
-    return f"estuary_{safe_name(task)}"
+from sophia_dagster.estuary.specs import EstuarySpecs, task_op_name
+from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
 
 
 def failure_from(exc: PublicationFailedError) -> dg.Failure:
@@ -30,29 +17,33 @@ def failure_from(exc: PublicationFailedError) -> dg.Failure:
     return dg.Failure(
         description=str(exc),
         metadata={
-            "estuary/pub_id": dg.MetadataValue.text(exc.pub_id),
-            "estuary/status": dg.MetadataValue.text(exc.status),
-            "estuary/errors": dg.MetadataValue.json([e.model_dump() for e in exc.errors]),
+            **EstuaryMetadataSet(
+                pub_id=exc.pub_id,
+                status=exc.status,
+                errors=dg.MetadataValue.json([e.model_dump() for e in exc.errors]),
+            )
         },
     )
 
 
-def build_task_asset(
-    catalog: Catalog, task: str, translator: DagsterEstuaryTranslator, resource_key: str = RESOURCE_KEY
-) -> dg.AssetsDefinition:
-    """The multi-asset of one task; materializing a subset still runs the task, reporting only the subset."""
-    specs = translator.get_task_specs(catalog, task)
-    index = {spec.key: binding.index for spec, binding in zip(specs, task_bindings(catalog, task), strict=True)}
+def build_task_asset(specs: EstuarySpecs, task: str, resource_key: str = RESOURCE_KEY) -> dg.AssetsDefinition:
+    """The multi-asset of one task; materializing a subset still runs the task, reporting only the subset.
+
+    The runtime is handed the catalog the specs came from, so what runs is what the graph shows.
+    """
+    index = {bound.spec.key: bound.binding.index for bound in specs.tasks[task]}
+    catalog = specs.catalog
 
     @dg.multi_asset(
         name=task_op_name(task),
-        specs=specs,
+        specs=specs.task_specs(task),
         can_subset=True,
         required_resource_keys={resource_key},
         description=f"Estuary {catalog.spec_type(task)} {task}",
     )
     def _task(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
         runtime: EstuaryRuntime = getattr(context.resources, resource_key)
+        runtime.use_catalog(catalog)
         selected = {key: index[key] for key in context.selected_asset_keys}
         try:
             yield from runtime.materialize(context, task, selected)
@@ -62,31 +53,27 @@ def build_task_asset(
     return _task
 
 
-def build_estuary_assets(
-    catalog: Catalog, translator: DagsterEstuaryTranslator | None = None, resource_key: str = RESOURCE_KEY
+def assets_from_specs(
+    specs: EstuarySpecs, resource_key: str = RESOURCE_KEY
 ) -> list[dg.AssetsDefinition | dg.AssetSpec]:
-    """Source specs plus one multi-asset per capture and materialization of ``catalog``."""
-    translator = translator or DagsterEstuaryTranslator()
-    check_unique_names(catalog, translator)
-    tasks = [build_task_asset(catalog, task, translator, resource_key) for task in catalog.tasks]
-    return [*build_source_specs(catalog, translator), *tasks]
+    """Source specs plus one multi-asset per task of ``specs``."""
+    return [*specs.sources, *(build_task_asset(specs, task, resource_key) for task in specs.tasks)]
 
 
-def check_unique_names(catalog: Catalog, translator: DagsterEstuaryTranslator) -> None:
-    """Each asset key must come from one binding and each task must get its own op name; else a catalog error."""
-    producers: dict[dg.AssetKey, str] = {}
-    ops: dict[str, str] = {}
-    issues = []
-    for task in catalog.tasks:
-        where = (catalog.files[task], f"{SECTIONS[catalog.spec_type(task)]}.{task}")
-        if (op := task_op_name(task)) in ops:
-            issues.append(CatalogIssue(*where, f"its Dagster name {op} is also the name of {ops[op]}"))
-        ops.setdefault(op, task)
-        for spec in translator.get_task_specs(catalog, task):
-            if spec.key in producers:
-                issues.append(
-                    CatalogIssue(*where, f"asset {spec.key.to_user_string()} is also produced by {producers[spec.key]}")
-                )
-            producers.setdefault(spec.key, task)
-    if issues:
-        raise CatalogError(issues)
+def build_estuary_assets(
+    *, catalog: Catalog, translator: DagsterEstuaryTranslator | None = None, resource_key: str = RESOURCE_KEY
+) -> list[dg.AssetsDefinition | dg.AssetSpec]:
+    """Assets for every task of an Estuary catalog: sources -> collections -> destination tables.
+
+    Args:
+        catalog: the loaded catalog (``load_catalog("flows/")``); the runtime publishes this same catalog.
+        translator: turns bindings into AssetSpecs; subclass :class:`DagsterEstuaryTranslator` to change keys.
+        resource_key: the key the :class:`EstuaryRuntime` resource is bound under.
+
+    Returns:
+        External source specs, then one subsettable multi-asset per capture and materialization.
+
+    Example:
+        ``dg.Definitions(assets=build_estuary_assets(catalog=load_catalog("flows/")), resources={"estuary": ...})``
+    """
+    return assets_from_specs(EstuarySpecs.build(catalog, translator), resource_key)

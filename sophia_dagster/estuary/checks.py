@@ -5,24 +5,20 @@ from collections.abc import Iterator
 import dagster as dg
 
 from sophia_dagster.estuary.catalog import Catalog
+from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.runtime import RESOURCE_KEY, EstuaryRuntime
+from sophia_dagster.estuary.specs import EstuarySpecs
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, safe_name
 
 CHECK_NAME = "estuary_task_healthy"
 
 
-def task_check_keys(catalog: Catalog, task: str, translator: DagsterEstuaryTranslator) -> list[dg.AssetCheckKey]:
-    """The check keys of one task (one per asset the task produces)."""
-    return [dg.AssetCheckKey(spec.key, CHECK_NAME) for spec in translator.get_task_specs(catalog, task)]
-
-
-def build_task_check(
-    catalog: Catalog, task: str, translator: DagsterEstuaryTranslator, resource_key: str = RESOURCE_KEY
-) -> dg.AssetChecksDefinition:
+def build_task_check(specs: EstuarySpecs, task: str, resource_key: str = RESOURCE_KEY) -> dg.AssetChecksDefinition:
     """Reads the task's status once and reports it on every asset of the task."""
+    catalog = specs.catalog
     check_specs = [
         dg.AssetCheckSpec(CHECK_NAME, asset=key.asset_key, description=f"Estuary reports {task} as ok")
-        for key in task_check_keys(catalog, task, translator)
+        for key in specs.check_keys(task, CHECK_NAME)
     ]
 
     @dg.multi_asset_check(
@@ -33,6 +29,7 @@ def build_task_check(
     )
     def _check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         runtime: EstuaryRuntime = getattr(context.resources, resource_key)
+        runtime.use_catalog(catalog)
         (status,) = runtime.status([task])
         severity = dg.AssetCheckSeverity.WARN if status.status == "warning" else dg.AssetCheckSeverity.ERROR
         for check_key in context.selected_asset_check_keys:
@@ -42,18 +39,34 @@ def build_task_check(
                 passed=status.healthy,
                 severity=severity,
                 metadata={
-                    "estuary/status": status.status,
-                    "estuary/message": status.message,
-                    "estuary/last_pub_id": status.last_pub_id or "",
+                    **EstuaryMetadataSet(
+                        status=status.status, message=status.message, last_pub_id=status.last_pub_id or ""
+                    )
                 },
             )
 
     return _check
 
 
+def checks_from_specs(specs: EstuarySpecs, resource_key: str = RESOURCE_KEY) -> list[dg.AssetChecksDefinition]:
+    """One health check definition per task of ``specs``."""
+    return [build_task_check(specs, task, resource_key) for task in specs.tasks]
+
+
 def build_estuary_checks(
-    catalog: Catalog, translator: DagsterEstuaryTranslator | None = None, resource_key: str = RESOURCE_KEY
+    *, catalog: Catalog, translator: DagsterEstuaryTranslator | None = None, resource_key: str = RESOURCE_KEY
 ) -> list[dg.AssetChecksDefinition]:
-    """One health check definition per task of the catalog."""
-    translator = translator or DagsterEstuaryTranslator()
-    return [build_task_check(catalog, task, translator, resource_key) for task in catalog.tasks]
+    """A health check per task of an Estuary catalog, on every asset the task produces.
+
+    Args:
+        catalog: the loaded catalog (the same one given to :func:`build_estuary_assets`).
+        translator: the translator the assets were built with (the checks sit on its asset keys).
+        resource_key: the key the :class:`EstuaryRuntime` resource is bound under.
+
+    Returns:
+        One multi-asset check per task; it fails when Estuary reports the task ``warning`` or ``error``.
+
+    Example:
+        ``dg.Definitions(asset_checks=build_estuary_checks(catalog=load_catalog("flows/")), ...)``
+    """
+    return checks_from_specs(EstuarySpecs.build(catalog, translator), resource_key)

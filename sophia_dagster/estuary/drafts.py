@@ -14,7 +14,7 @@ def publication_names(catalog: Catalog, tasks: Sequence[str], where: str) -> lis
     """The tasks followed by every collection they bind, each once; unknown tasks are an error naming ``where``."""
     unknown = [name for name in tasks if name not in catalog.tasks]
     if unknown:
-        raise EstuaryError(f"not tasks of the catalog at {where}: {', '.join(unknown)}")
+        raise EstuaryError(f"not tasks of the catalog ({where}): {', '.join(unknown)}")
     return list(dict.fromkeys([*tasks, *(c for task in tasks for c in catalog.collections_of(task))]))
 
 

@@ -12,9 +12,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from sophia_dagster.estuary.catalog import Catalog, load_catalog
+from sophia_dagster.estuary.errors import EstuaryError
+from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.models import PublishResult, TaskStats, TaskStatus
 
 RESOURCE_KEY = "estuary"
@@ -28,15 +30,29 @@ class EstuaryRuntime(dg.ConfigurableResource):
     :class:`~sophia_dagster.estuary.errors.EstuaryError` subclass on failure, never one carrying a secret.
     """
 
-    catalog_path: str = Field(
-        description="A flow.yaml file, or a directory whose *.flow.yaml files (and their imports) form the catalog.",
+    catalog_path: str | None = Field(
+        default=None,
+        description=(
+            "A flow.yaml file, or a directory whose *.flow.yaml files (and their imports) form the catalog; only "
+            "needed outside Dagster: assets, checks and the sensor hand over the catalog they were built from."
+        ),
     )
     caught_up_timeout_seconds: float = Field(
         default=900.0, description="How long materializing a task waits for it to be healthy and caught up."
     )
 
+    _catalog: Catalog | None = PrivateAttr(default=None)
+
+    def use_catalog(self, catalog: Catalog) -> None:
+        """Make ``catalog`` the one this runtime publishes and runs (builders pass the catalog of the graph)."""
+        self._catalog = catalog
+
     def load_catalog(self) -> Catalog:
-        """Load and validate the catalog this runtime publishes (placeholders unresolved)."""
+        """The catalog this runtime publishes (placeholders unresolved): the one in use, else ``catalog_path``'s."""
+        if self._catalog is not None:
+            return self._catalog
+        if self.catalog_path is None:
+            raise EstuaryError(f"{type(self).__name__} has no catalog: set catalog_path or call use_catalog()")
         return load_catalog(self.catalog_path)
 
     @abstractmethod
@@ -98,9 +114,11 @@ def binding_metadata(
     docs = sum(row.bindings[collection].docs for row in rows if collection in row.bindings)
     size = sum(row.bindings[collection].bytes for row in rows if collection in row.bindings)
     return {
-        "estuary/pub_id": dg.MetadataValue.text(published.pub_id),
-        "estuary/status": dg.MetadataValue.text(status.status),
-        "estuary/collection": dg.MetadataValue.text(collection),
-        "estuary/docs_this_hour": dg.MetadataValue.int(docs),
-        "estuary/bytes_this_hour": dg.MetadataValue.int(size),
+        **EstuaryMetadataSet(
+            pub_id=published.pub_id,
+            status=status.status,
+            collection=collection,
+            docs_this_hour=docs,
+            bytes_this_hour=size,
+        )
     }

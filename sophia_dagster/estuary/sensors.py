@@ -27,11 +27,13 @@ import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
 from sophia_dagster.estuary.catalog import Catalog
-from sophia_dagster.estuary.checks import task_check_keys
+from sophia_dagster.estuary.checks import CHECK_NAME
 from sophia_dagster.estuary.errors import EstuaryAPIError
+from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.models import BindingStats, TaskStats, TaskStatus
 from sophia_dagster.estuary.runtime import RESOURCE_KEY, EstuaryRuntime
-from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, task_bindings
+from sophia_dagster.estuary.specs import EstuarySpecs
+from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
 
 UNHEALTHY = frozenset({"warning", "error"})
 log = logging.getLogger(__name__)
@@ -69,16 +71,15 @@ class SensorPlan(BaseModel):
     checks: dict[str, list[dg.AssetCheckKey]]
 
     @classmethod
-    def build(cls, catalog: Catalog, translator: DagsterEstuaryTranslator) -> SensorPlan:
+    def build(cls, specs: EstuarySpecs) -> SensorPlan:
         """Map every (task, collection) to the asset keys its stats describe."""
         keys: dict[str, dict[str, list[dg.AssetKey]]] = {}
-        for task in catalog.tasks:
-            specs = translator.get_task_specs(catalog, task)
+        for task, bound_specs in specs.tasks.items():
             per_collection = keys.setdefault(task, {})
-            for spec, binding in zip(specs, task_bindings(catalog, task), strict=True):
-                per_collection.setdefault(binding.collection, []).append(spec.key)
-        checks = {task: task_check_keys(catalog, task, translator) for task in catalog.tasks}
-        return cls(tasks=list(catalog.tasks), keys=keys, checks=checks)
+            for bound in bound_specs:
+                per_collection.setdefault(bound.binding.collection, []).append(bound.spec.key)
+        checks = {task: specs.check_keys(task, CHECK_NAME) for task in specs.tasks}
+        return cls(tasks=list(specs.tasks), keys=keys, checks=checks)
 
     @property
     def fingerprint(self) -> str:
@@ -117,11 +118,9 @@ def _materialization(
         asset_key=key,
         description=f"Estuary task {row.catalog_name} moved {docs} documents of {collection}",
         metadata={
-            "estuary/task": row.catalog_name,
-            "estuary/collection": collection,
-            "estuary/docs": dg.MetadataValue.int(docs),
-            "estuary/bytes": dg.MetadataValue.int(size),
-            "estuary/stats_hour": row.ts.isoformat(),
+            **EstuaryMetadataSet(
+                task=row.catalog_name, collection=collection, docs=docs, bytes=size, stats_hour=row.ts.isoformat()
+            )
         },
     )
 
@@ -173,18 +172,18 @@ def run_tick(runtime: EstuaryRuntime, plan: SensorPlan, cursor: ActivityCursor, 
     return dg.SensorResult(asset_events=events, run_requests=requests, cursor=new_cursor.model_dump_json())
 
 
-def build_estuary_sensor(
-    catalog: Catalog,
-    translator: DagsterEstuaryTranslator | None = None,
+def sensor_from_specs(
+    specs: EstuarySpecs,
     *,
     name: str = "estuary_activity_sensor",
     minimum_interval_seconds: int = 60,
     resource_key: str = RESOURCE_KEY,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
-    """The activity sensor over every task of ``catalog``; its target is the tasks' health checks."""
-    plan = SensorPlan.build(catalog, translator or DagsterEstuaryTranslator())
+    """The activity sensor over every task of ``specs``; its target is the tasks' health checks."""
+    plan = SensorPlan.build(specs)
     check_keys = [key for keys in plan.checks.values() for key in keys]
+    catalog = specs.catalog
 
     @dg.sensor(
         name=name,
@@ -196,6 +195,41 @@ def build_estuary_sensor(
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         runtime: EstuaryRuntime = getattr(context.resources, resource_key)
+        runtime.use_catalog(catalog)
         return run_tick(runtime, plan, ActivityCursor.parse(context.cursor), datetime.now(UTC))
 
     return _sensor
+
+
+def build_estuary_sensor(
+    *,
+    catalog: Catalog,
+    translator: DagsterEstuaryTranslator | None = None,
+    name: str = "estuary_activity_sensor",
+    minimum_interval_seconds: int = 60,
+    resource_key: str = RESOURCE_KEY,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """The activity sensor of an Estuary catalog: asset events for what Estuary wrote, check runs when a task fails.
+
+    Args:
+        catalog: the loaded catalog (the same one given to :func:`build_estuary_assets`).
+        translator: the translator the assets were built with (events go to its asset keys).
+        name: the sensor's name.
+        minimum_interval_seconds: the least time between two ticks.
+        resource_key: the key the :class:`EstuaryRuntime` resource is bound under.
+        default_status: whether the sensor runs as soon as the code location loads.
+
+    Returns:
+        A sensor targeting the tasks' health checks.
+
+    Example:
+        ``dg.Definitions(sensors=[build_estuary_sensor(catalog=load_catalog("flows/"))], ...)``
+    """
+    return sensor_from_specs(
+        EstuarySpecs.build(catalog, translator),
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        resource_key=resource_key,
+        default_status=default_status,
+    )

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import dagster as dg
 
 from sophia_dagster.estuary.catalog import Capture, Catalog, Collection, Connector, Materialization
+from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 
 KIND_BY_CONNECTOR = {"postgres": "postgres", "hubspot": "hubspot", "snowflake": "snowflake"}
 JSON_FORMATS = {"date-time": "timestamp", "date": "date", "uuid": "uuid", "number": "numeric", "integer": "bigint"}
@@ -115,13 +116,13 @@ class DagsterEstuaryTranslator:
         """One group per task."""
         return safe_name(task)
 
-    def _metadata(self, binding: EstuaryBinding) -> dict[str, Any]:
-        return {
-            "estuary/task": binding.task,
-            "estuary/collection": binding.collection,
-            "estuary/connector_image": binding.connector.image,
-            "estuary/binding_resource": dg.MetadataValue.json(binding.resource),
-        }
+    def _metadata(self, binding: EstuaryBinding) -> EstuaryMetadataSet:
+        return EstuaryMetadataSet(
+            task=binding.task,
+            collection=binding.collection,
+            connector_image=binding.connector.image,
+            binding_resource=dg.MetadataValue.json(binding.resource),
+        )
 
     def get_source_spec(self, binding: EstuaryBinding) -> dg.AssetSpec:
         """An external AssetSpec for what a capture binding reads."""
@@ -133,7 +134,7 @@ class DagsterEstuaryTranslator:
             group_name=self.get_group_name(binding.task),
             kinds={KIND_BY_CONNECTOR.get(system, system)},
             owners=self.owners,
-            metadata={"estuary/binding_resource": dg.MetadataValue.json(binding.resource)},
+            metadata={**EstuaryMetadataSet(binding_resource=dg.MetadataValue.json(binding.resource))},
         )
 
     def get_collection_spec(self, binding: EstuaryBinding) -> dg.AssetSpec:
@@ -149,7 +150,7 @@ class DagsterEstuaryTranslator:
             owners=self.owners,
             metadata={
                 **self._metadata(binding),
-                "estuary/key": dg.MetadataValue.json(binding.collection_spec.key),
+                **EstuaryMetadataSet(key=dg.MetadataValue.json(binding.collection_spec.key)),
                 "dagster/column_schema": dg.TableSchema(columns=collection_columns(binding.collection_spec)),
             },
         )

@@ -84,7 +84,7 @@ class EstuaryWorkspace(EstuaryRuntime):
     def publish(self, names: Sequence[str] | None = None, *, dry_run: bool = False) -> PublishResult:
         catalog = self.load_catalog()
         tasks = list(names) if names is not None else list(catalog.tasks)
-        specs = publication_names(catalog, tasks, self.catalog_path)
+        specs = publication_names(catalog, tasks, self.catalog_path or "the graph was built from")
         live = {spec.catalog_name: spec.last_pub_id for spec in self.client.live_specs(specs)}
         drafts = draft_specs(catalog, specs, live, os.environ, self.client.redactor.add)
         return self.client.publish(drafts, dry_run=dry_run, detail=f"{self.publication_detail}: {', '.join(tasks)}")

@@ -9,7 +9,6 @@ import dagster as dg
 import pytest
 
 from sophia_dagster.config import PLATFORM_CATALOG_DIR
-from sophia_dagster.defs.estuary.platform import estuary_definitions
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, EstuaryBinding
@@ -23,12 +22,9 @@ RAW_DEALS = dg.AssetKey(["snowflake", "sophia", "raw", "deals"])
 
 
 def platform_graph() -> dg.Definitions:
-    return dg.Definitions.merge(
-        estuary_definitions(),
-        dg.Definitions(
-            resources={"estuary": EstuaryWorkspace(api_token="unused", catalog_path=str(PLATFORM_CATALOG_DIR))}
-        ),
-    )
+    """The platform's Estuary component, loaded from its defs.yaml, with a workspace bound."""
+    estuary = dg.ComponentTree.for_project(REPO).build_defs_at_path("estuary")
+    return dg.Definitions.merge(estuary, dg.Definitions(resources={"estuary": EstuaryWorkspace(api_token="unused")}))
 
 
 def test_the_platform_graph_from_the_catalog() -> None:
@@ -36,7 +32,6 @@ def test_the_platform_graph_from_the_catalog() -> None:
     dg.Definitions.validate_loadable(defs)
     graph = defs.get_repository_def().asset_graph
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert len(keys) == 5 + 4 + 9 + 9
     assert {
         "postgres/public/deals",
         "hubspot/contacts",
@@ -51,14 +46,15 @@ def test_the_platform_graph_from_the_catalog() -> None:
     )
     assert graph.get(DEALS).kinds == {"estuary", "postgres"} and graph.get(RAW_DEALS).kinds == {"estuary", "snowflake"}
     assert graph.get(dg.AssetKey(["hubspot", "deals"])).kinds == {"hubspot"}
-    assert len(graph.asset_check_keys) == 18
+    assert graph.get(DEALS).owners == ["team:data-platform"]
+    assert dg.AssetCheckKey(RAW_DEALS, "estuary_task_healthy") in graph.asset_check_keys
 
 
 def test_specs_carry_schema_owners_and_metadata() -> None:
     translator = DagsterEstuaryTranslator(owners=["team:data-platform"])
     specs = {
         s.key: s
-        for a in build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR), translator)
+        for a in build_estuary_assets(catalog=load_catalog(PLATFORM_CATALOG_DIR), translator=translator)
         for s in (a.specs if isinstance(a, dg.AssetsDefinition) else [a])
     }
     deals = specs[DEALS]
@@ -105,12 +101,9 @@ def test_one_overridden_method_changes_one_kind_of_key_and_lineage_follows() -> 
         def get_destination_asset_key(self, binding: EstuaryBinding) -> dg.AssetKey:
             return dg.AssetKey(["analytics", binding.resource["table"]])
 
-    assets = build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR), WarehouseInAnalytics())
+    assets = build_estuary_assets(catalog=load_catalog(PLATFORM_CATALOG_DIR), translator=WarehouseInAnalytics())
     graph = (
-        dg.Definitions(
-            assets=assets,
-            resources={"estuary": EstuaryWorkspace(api_token="unused", catalog_path=str(PLATFORM_CATALOG_DIR))},
-        )
+        dg.Definitions(assets=assets, resources={"estuary": EstuaryWorkspace(api_token="unused")})
         .get_repository_def()
         .asset_graph
     )
@@ -126,8 +119,7 @@ def test_loading_the_definitions_makes_no_network_call_and_no_warning() -> None:
         socket.socket.connect = refuse
         socket.create_connection = refuse
         import dagster as dg
-        from sophia_dagster.defs.estuary.platform import estuary_definitions
-        from sophia_dagster.estuary.workspace import EstuaryWorkspace
+                from sophia_dagster.estuary.workspace import EstuaryWorkspace
         resources = dg.Definitions(resources={"estuary": EstuaryWorkspace(api_token="t", catalog_path="unused")})
         defs = dg.Definitions.merge(estuary_definitions(), resources)
         dg.Definitions.validate_loadable(defs)
@@ -143,7 +135,7 @@ def test_loading_the_definitions_makes_no_network_call_and_no_warning() -> None:
 def task_asset(name: str) -> dg.AssetsDefinition:
     return next(
         a
-        for a in build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR))
+        for a in build_estuary_assets(catalog=load_catalog(PLATFORM_CATALOG_DIR))
         if isinstance(a, dg.AssetsDefinition) and a.node_def.name == name
     )
 

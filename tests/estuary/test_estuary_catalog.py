@@ -294,7 +294,7 @@ def test_catalogs_that_load_always_build_a_valid_asset_graph(
     path.write_text(yaml.safe_dump(document))
     try:
         catalog = load_catalog(path)
-        assets = build_estuary_assets(catalog)
+        assets = build_estuary_assets(catalog=catalog)
     except CatalogError as exc:
         assert exc.issues and all(Path(i.file).name == "x.flow.yaml" for i in exc.issues)
         return

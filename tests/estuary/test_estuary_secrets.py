@@ -41,7 +41,11 @@ def test_the_canary_never_leaks(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     instance = dg.DagsterInstance.local_temp(tempdir=str(tmp_path))
-    tasks = [a for a in build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR)) if isinstance(a, dg.AssetsDefinition)]
+    tasks = [
+        a
+        for a in build_estuary_assets(catalog=load_catalog(PLATFORM_CATALOG_DIR))
+        if isinstance(a, dg.AssetsDefinition)
+    ]
     fake.fail_next("503", path="/encrypt-config")  # a retry warning gets logged
     ok = dg.materialize(tasks, resources={"estuary": workspace}, instance=instance)
     assert ok.success and CANARY in json.dumps(fake.plaintext_configs)  # the secret really was used

@@ -12,6 +12,7 @@ from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
 from sophia_dagster.estuary.checks import CHECK_NAME, build_estuary_checks
 from sophia_dagster.estuary.sensors import ActivityCursor, SensorPlan, build_estuary_sensor, run_tick
+from sophia_dagster.estuary.specs import EstuarySpecs
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
 from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.fakes.estuary_server import FakeEstuary
@@ -30,7 +31,7 @@ def published(fake: FakeEstuary, workspace: EstuaryWorkspace) -> EstuaryWorkspac
 
 def tick(workspace: EstuaryWorkspace, cursor: str | None = None) -> Any:
     """One evaluation the way the daemon runs it."""
-    sensor = build_estuary_sensor(load_catalog(PLATFORM_CATALOG_DIR))
+    sensor = build_estuary_sensor(catalog=load_catalog(PLATFORM_CATALOG_DIR))
     with dg.build_sensor_context(resources={"estuary": workspace}, cursor=cursor) as context:
         return sensor.evaluate_tick(context)
 
@@ -66,7 +67,7 @@ def test_later_ticks_report_only_new_documents(fake: FakeEstuary, published: Est
 
 
 def test_a_new_hour_bucket_starts_from_zero(fake: FakeEstuary, published: EstuaryWorkspace) -> None:
-    plan = SensorPlan.build(load_catalog(PLATFORM_CATALOG_DIR), DagsterEstuaryTranslator())
+    plan = SensorPlan.build(EstuarySpecs.build(load_catalog(PLATFORM_CATALOG_DIR)))
     previous = this_hour() - timedelta(hours=1)
     fake.add_stats(PG, previous, bindings={f"{PG}/deals": (4, 40)})
     first = run_tick(published, plan, ActivityCursor(), now=previous + timedelta(minutes=30))
@@ -82,7 +83,7 @@ def test_a_new_hour_bucket_starts_from_zero(fake: FakeEstuary, published: Estuar
 def test_documents_counted_late_into_an_ended_hour_are_still_reported(
     fake: FakeEstuary, published: EstuaryWorkspace
 ) -> None:
-    plan = SensorPlan.build(load_catalog(PLATFORM_CATALOG_DIR), DagsterEstuaryTranslator())
+    plan = SensorPlan.build(EstuarySpecs.build(load_catalog(PLATFORM_CATALOG_DIR)))
     previous = this_hour() - timedelta(hours=1)
     fake.add_stats(PG, previous, bindings={f"{PG}/deals": (4, 40)})
     first = run_tick(published, plan, ActivityCursor(), now=previous + timedelta(minutes=59))
@@ -146,8 +147,12 @@ def test_the_requested_checks_run_and_report_estuarys_status(fake: FakeEstuary, 
     (request,) = tick(published).run_requests
     result = dg.materialize(
         [
-            *[a for a in build_estuary_assets(catalog, translator) if isinstance(a, dg.AssetsDefinition)],
-            *build_estuary_checks(catalog, translator),
+            *[
+                a
+                for a in build_estuary_assets(catalog=catalog, translator=translator)
+                if isinstance(a, dg.AssetsDefinition)
+            ],
+            *build_estuary_checks(catalog=catalog, translator=translator),
         ],
         selection=dg.AssetSelection.checks(*request.asset_check_keys),
         resources={"estuary": published},

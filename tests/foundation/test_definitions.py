@@ -22,6 +22,12 @@ PROD_ENV = {
 }
 # Dagster-snowflake's own import warns about a pydantic idiom; it is not ours to fix.
 THIRD_PARTY_WARNING = "Using extra keyword arguments on `Field` is deprecated"
+# Dagster 1.13's own defs.yaml loader: it adds beta CodeReferencesMetadataValue to every component's definitions,
+# and re-wraps a component's asset checks through the beta `execution_type` parameter. Not ours to fix either.
+DAGSTER_COMPONENT_WARNINGS = (
+    "Class `CodeReferencesMetadataValue` is currently in beta",
+    "Parameter `execution_type` of function `AssetsDefinition.__init__` is currently in beta",
+)
 
 LOAD_OFFLINE = """
 import json, socket, warnings
@@ -64,7 +70,8 @@ def _loaded(environ: dict[str, str], tmp_path: Path) -> dict:
 @pytest.mark.parametrize("environ", [{}, PROD_ENV], ids=["local", "prod"])
 def test_definitions_load_offline_without_warnings(environ: dict[str, str], tmp_path: Path) -> None:
     loaded = _loaded(environ, tmp_path)
-    assert [w for w in loaded["warnings"] if THIRD_PARTY_WARNING not in w] == []
+    ignored = (THIRD_PARTY_WARNING, *DAGSTER_COMPONENT_WARNINGS)
+    assert [w for w in loaded["warnings"] if not any(known in w for known in ignored)] == []
     assert {"source_postgres", "snowflake", "estuary"} <= set(loaded["resources"])
     assert "postgres/public/deals" in loaded["assets"]
     assert "snowflake/sophia/raw/deals" in loaded["assets"]

@@ -18,6 +18,7 @@ from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.dataplane.state import FlowState
 from sophia_dagster.estuary.assets import build_task_asset
 from sophia_dagster.estuary.catalog import load_catalog
+from sophia_dagster.estuary.specs import EstuarySpecs
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
 from tests.local_dataplane.conftest import DEMO_TABLES, WAREHOUSE, Env, assert_tables_equal, write_catalog
 
@@ -154,14 +155,15 @@ def test_pause_resume_status_and_stats(env: Env) -> None:
 def test_dagster_materializes_the_capture_and_reports_hubspot_as_not_runnable(env: Env) -> None:
     catalog = load_catalog(env.catalog_dir)
     translator = DagsterEstuaryTranslator()
-    assets = [build_task_asset(catalog, task, translator) for task in ("sophia/postgres-cdc", "sophia/hubspot")]
+    specs = EstuarySpecs.build(catalog, translator)
+    assets = [build_task_asset(specs, task) for task in ("sophia/postgres-cdc", "sophia/hubspot")]
     resources = {"estuary": env.plane()}
     result = dg.materialize([assets[0]], resources=resources)
     deals = next(
         m for m in result.asset_materializations_for_node(assets[0].op.name) if m.asset_key.path[-1] == "deals"
     )
-    assert deals.metadata["rows_backfilled"].value == 1200
-    assert deals.metadata["lag_bytes"].value < 1_000_000
+    assert deals.metadata["estuary/rows_backfilled"].value == 1200
+    assert deals.metadata["estuary/lag_bytes"].value < 1_000_000
     failed = dg.materialize([assets[1]], resources=resources, raise_on_error=False)
     assert not failed.success
     failure = failed.failure_data_for_node(assets[1].op.name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sophia_dagster.estuary.catalog.crosschecks import check_references
 from sophia_dagster.estuary.catalog.models import SECTIONS, Catalog, CatalogFile
 from sophia_dagster.estuary.errors import CatalogError, CatalogIssue, format_path
 
+CatalogPath = str | os.PathLike[str]
 CATALOG_NAME = re.compile(r"^[\w.\-]+(/[\w.\-]+)+$")
 
 
@@ -121,13 +123,21 @@ class _Loader:
         return catalog
 
 
-def load_catalog(path: str | os.PathLike[str]) -> Catalog:
-    """Load a catalog from one ``flow.yaml`` file or every ``*.flow.yaml`` in a directory, following imports."""
-    root = Path(path)
-    files = sorted(root.glob("*.flow.yaml")) if root.is_dir() else [root]
-    if not files:
-        raise CatalogError([CatalogIssue(str(root), "", "no *.flow.yaml files found")])
+def load_catalog(path: CatalogPath | Sequence[CatalogPath]) -> Catalog:
+    """Load a catalog from ``flow.yaml`` files, or every ``*.flow.yaml`` of directories, following imports.
+
+    Args:
+        path: a file or directory, or several of them; their specs form one catalog.
+
+    Example:
+        ``catalog = load_catalog("flows/")``
+    """
+    roots = [Path(p) for p in ([path] if isinstance(path, str | os.PathLike) else path)]
     loader = _Loader()
-    for file in files:
-        loader.load(file)
+    for root in roots:
+        files = sorted(root.glob("*.flow.yaml")) if root.is_dir() else [root]
+        if not files:
+            raise CatalogError([CatalogIssue(str(root), "", "no *.flow.yaml files found")])
+        for file in files:
+            loader.load(file)
     return loader.catalog()
