@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     pulumi_api_url: str = "https://api.pulumi.com"
     pulumi_timeout_seconds: float = Field(3.0, gt=0, allow_inf_nan=False)
 
-    alert_webhook_url: SecretStr | None = Field(None, description="n8n or Slack webhook for run-failure alerts")
+    alert_webhook_url: SecretStr | None = Field(None, description="n8n or Slack webhook for governance alerts")
+    dagster_ui_url: str = Field("http://127.0.0.1:3000", description="Dagster web UI base URL, for links in alerts")
 
     @classmethod
     def settings_customise_sources(
