@@ -1,0 +1,152 @@
+"""``sophia-mcp``: the MCP server over stdio (default) or streamable HTTP on loopback with a bearer token.
+
+This module is the MCP process's composition root (as ``definitions.py`` is Dagster's): it reads the settings
+and binds the same resources the code location uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import ipaddress
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sophia_dagster.config import ConfigError, SECRET_FIELDS, Settings, get_settings
+from sophia_dagster.estuary.catalog import CatalogError, PLATFORM_CATALOG_DIR
+from sophia_dagster.estuary.errors import EstuaryError
+from sophia_dagster.estuary.http import Redactor
+from sophia_dagster.mcp.audit import AuditLog
+from sophia_dagster.mcp.authoring import AuthoringError
+from sophia_dagster.mcp.dagster_api import DagsterApi, DagsterApiError
+from sophia_dagster.mcp.discovery import DiscoveryError
+from sophia_dagster.mcp.guard import Guard
+from sophia_dagster.mcp.platform import Lazy, McpPlatform
+from sophia_dagster.mcp.server import UnknownGroupError, build_server, parse_groups
+from sophia_dagster.memory.errors import MemoryTierError
+
+log = logging.getLogger("sophia_dagster.mcp")
+
+
+def redactor_for(settings: Settings) -> Redactor:
+    """A redactor that knows every secret of the settings."""
+    redactor = Redactor()
+    redactor.add(getattr(settings, name).get_secret_value() for name in SECRET_FIELDS if getattr(settings, name))
+    return redactor
+
+
+def platform_for(settings: Settings, *, allow_writes: bool) -> McpPlatform:
+    """The platform the tools operate on, bound as the code location binds it for ``settings.environment``."""
+    from sophia_dagster.defs.resources import ESTUARY_BY_ENVIRONMENT
+    from sophia_dagster.memory.resources import memory_service
+    from sophia_dagster.postgres_source import source_postgres
+
+    redact = redactor_for(settings)
+    audit = AuditLog(settings.mcp_audit_log or settings.state_dir / "mcp" / "audit.jsonl", redact)
+    expected = (CatalogError, EstuaryError, AuthoringError, DiscoveryError, DagsterApiError, MemoryTierError, OSError)
+    source = source_postgres(settings).process_config_and_initialize()
+    return McpPlatform(
+        catalog_dir=Path(settings.mcp_catalog_dir or PLATFORM_CATALOG_DIR),
+        runtime=lambda path: ESTUARY_BY_ENVIRONMENT[settings.environment](settings, path).process_config_and_initialize(),
+        source_dsn=source.get_dsn,
+        memory=Lazy(lambda: memory_service(settings)),
+        dagster=Lazy(lambda: DagsterApi(settings.dagster_ui_url)),
+        report=lambda: _latest_report(settings.state_dir),
+        guard=Guard(allow_writes=allow_writes, audit=audit, redact=redact, expected=expected),
+        defaults={
+            "source_database": "sophia",
+            "capture_endpoint": {
+                "address": "${POSTGRES_CAPTURE_ADDRESS}",
+                "user": "flow_capture",
+                "credentials": {"auth_type": "UserPassword", "password": "${POSTGRES_CAPTURE_PASSWORD}"},
+            },
+            "materialization_endpoint": {
+                "host": "${SNOWFLAKE_ACCOUNT}.snowflakecomputing.com",
+                "database": settings.snowflake_database,
+                "schema": settings.snowflake_schema,
+                "warehouse": "SOPHIA_AI_COMPUTE_WH",
+                "role": "SOPHIA_ESTUARY_ROLE",
+                "credentials": {
+                    "auth_type": "jwt",
+                    "user": "SOPHIA_ESTUARY",
+                    "private_key": "${ESTUARY_SNOWFLAKE_PRIVATE_KEY}",
+                },
+            },
+        },
+    )
+
+
+def _latest_report(state_dir: Path) -> str | None:
+    from sophia_dagster.governance.report import latest_report
+
+    return latest_report(state_dir)
+
+
+class BearerAuth:
+    """ASGI middleware: every request needs ``Authorization: Bearer <token>`` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.expected = app, f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await _unauthorized(send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _unauthorized(send: Send) -> None:
+    body = b'{"error":"unauthorized","error_description":"a valid bearer token (MCP_HTTP_TOKEN) is required"}'
+    headers = [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="sophia-mcp"')]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sophia-mcp", description="MCP server for Sophia AI's data platform")
+    parser.add_argument("--http", action="store_true", help="serve streamable HTTP on loopback (needs MCP_HTTP_TOKEN)")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind with --http")
+    parser.add_argument("--port", type=int, help="port for --http (default MCP_HTTP_PORT)")
+    parser.add_argument("--allow-writes", action="store_true", help="let write tools act (also MCP_ALLOW_WRITES)")
+    return parser
+
+
+def _serve_http(server: object, settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    if settings.mcp_http_token is None:
+        raise ConfigError("MCP_HTTP_TOKEN is required to serve HTTP")
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ConfigError(f"--host {host} is not a loopback address; sophia-mcp serves HTTP on loopback only")
+    app = BearerAuth(server.streamable_http_app(host=host), settings.mcp_http_token.get_secret_value())
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until its client disconnects (stdio) or it is stopped (HTTP)."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = get_settings()
+        groups = parse_groups(settings.mcp_tool_groups)
+        platform = platform_for(settings, allow_writes=args.allow_writes or settings.mcp_allow_writes)
+        server = build_server(platform, groups)
+        if args.http:
+            _serve_http(server, settings, args.host, args.port or settings.mcp_http_port)
+        else:
+            server.run()
+    except (ConfigError, UnknownGroupError, ValueError) as exc:
+        print(f"sophia-mcp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
