@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from sophia_dagster.config import Settings, get_settings
+from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR
 from sophia_dagster.estuary.local.resource import LocalDataPlane
 from sophia_dagster.estuary.resource import EstuaryRuntime, EstuaryWorkspace
 from sophia_dagster.memory.resources import memory_resources
@@ -15,15 +17,16 @@ from sophia_dagster.postgres_source import source_postgres
 from sophia_dagster.warehouse.resources import snowflake_resource
 
 
-def local_estuary(settings: Settings) -> EstuaryRuntime:
+def local_estuary(settings: Settings, catalog_path: Path = PLATFORM_CATALOG_DIR) -> EstuaryRuntime:
     """The embedded data plane: the catalog's PostgreSQL capture and warehouse materialization, in-process."""
     dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
-    return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn)
+    return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn, catalog_path=str(catalog_path))
 
 
-def cloud_estuary(settings: Settings) -> EstuaryRuntime:
+def cloud_estuary(settings: Settings, catalog_path: Path = PLATFORM_CATALOG_DIR) -> EstuaryRuntime:
     """Estuary's control plane; the token is bound by variable name so the UI never shows it."""
     return EstuaryWorkspace(
+        catalog_path=str(catalog_path),
         api_token=dg.EnvVar("ESTUARY_API_TOKEN"),
         pg_url=settings.estuary_pg_url,
         agent_url=settings.estuary_agent_url,
@@ -33,7 +36,7 @@ def cloud_estuary(settings: Settings) -> EstuaryRuntime:
     )
 
 
-ESTUARY_BY_ENVIRONMENT: dict[str, Callable[[Settings], EstuaryRuntime]] = {
+ESTUARY_BY_ENVIRONMENT: dict[str, Callable[..., EstuaryRuntime]] = {
     "local": local_estuary,
     "dev": cloud_estuary,
     "prod": cloud_estuary,

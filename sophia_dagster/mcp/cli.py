@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,6 +30,10 @@ from sophia_dagster.mcp.platform import Lazy, McpPlatform
 from sophia_dagster.mcp.server import UnknownGroupError, build_server, parse_groups
 from sophia_dagster.memory.errors import MemoryTierError
 
+if TYPE_CHECKING:
+    from sophia_dagster.estuary.resource import EstuaryRuntime
+    from sophia_dagster.memory.service import UnifiedMemoryService
+
 log = logging.getLogger("sophia_dagster.mcp")
 
 
@@ -40,44 +45,62 @@ def redactor_for(settings: Settings) -> Redactor:
 
 
 def platform_for(settings: Settings, *, allow_writes: bool) -> McpPlatform:
-    """The platform the tools operate on, bound as the code location binds it for ``settings.environment``."""
-    from sophia_dagster.defs.resources import ESTUARY_BY_ENVIRONMENT
-    from sophia_dagster.memory.resources import memory_service
-    from sophia_dagster.postgres_source import source_postgres
+    """The platform the tools operate on, bound as the code location binds it for ``settings.environment``.
 
+    The heavy parts (warehouse, memory tiers, Dagster's client) are imported on first use, so the server
+    answers ``tools/list`` without loading them.
+    """
     redact = redactor_for(settings)
     audit = AuditLog(settings.mcp_audit_log or settings.state_dir / "mcp" / "audit.jsonl", redact)
     expected = (CatalogError, EstuaryError, AuthoringError, DiscoveryError, DagsterApiError, MemoryTierError, OSError)
-    source = source_postgres(settings).process_config_and_initialize()
     return McpPlatform(
         catalog_dir=Path(settings.mcp_catalog_dir or PLATFORM_CATALOG_DIR),
-        runtime=lambda path: ESTUARY_BY_ENVIRONMENT[settings.environment](settings, path).process_config_and_initialize(),
-        source_dsn=source.get_dsn,
-        memory=Lazy(lambda: memory_service(settings)),
+        runtime=lambda path: _runtime(settings, path),
+        source_dsn=Lazy(lambda: _source_dsn(settings)),
+        memory=Lazy(lambda: _memory(settings)),
         dagster=Lazy(lambda: DagsterApi(settings.dagster_ui_url)),
         report=lambda: _latest_report(settings.state_dir),
         guard=Guard(allow_writes=allow_writes, audit=audit, redact=redact, expected=expected),
-        defaults={
-            "source_database": "sophia",
-            "capture_endpoint": {
-                "address": "${POSTGRES_CAPTURE_ADDRESS}",
-                "user": "flow_capture",
-                "credentials": {"auth_type": "UserPassword", "password": "${POSTGRES_CAPTURE_PASSWORD}"},
-            },
-            "materialization_endpoint": {
-                "host": "${SNOWFLAKE_ACCOUNT}.snowflakecomputing.com",
-                "database": settings.snowflake_database,
-                "schema": settings.snowflake_schema,
-                "warehouse": "SOPHIA_AI_COMPUTE_WH",
-                "role": "SOPHIA_ESTUARY_ROLE",
-                "credentials": {
-                    "auth_type": "jwt",
-                    "user": "SOPHIA_ESTUARY",
-                    "private_key": "${ESTUARY_SNOWFLAKE_PRIVATE_KEY}",
-                },
-            },
-        },
+        defaults=_authoring_defaults(settings),
     )
+
+
+def _runtime(settings: Settings, catalog_dir: Path) -> EstuaryRuntime:
+    from sophia_dagster.defs.resources import ESTUARY_BY_ENVIRONMENT
+
+    return ESTUARY_BY_ENVIRONMENT[settings.environment](settings, catalog_dir).process_config_and_initialize()
+
+
+def _source_dsn(settings: Settings) -> str:
+    from sophia_dagster.postgres_source import source_postgres
+
+    return source_postgres(settings).process_config_and_initialize().get_dsn()
+
+
+def _memory(settings: Settings) -> UnifiedMemoryService:
+    from sophia_dagster.memory.resources import memory_service
+
+    return memory_service(settings)
+
+
+def _authoring_defaults(settings: Settings) -> dict[str, Any]:
+    """This platform's choices for new tasks: placeholders for secrets, the warehouse's database and schema."""
+    return {
+        "source_database": "sophia",
+        "capture_endpoint": {
+            "address": "${POSTGRES_CAPTURE_ADDRESS}",
+            "user": "flow_capture",
+            "credentials": {"auth_type": "UserPassword", "password": "${POSTGRES_CAPTURE_PASSWORD}"},
+        },
+        "materialization_endpoint": {
+            "host": "${SNOWFLAKE_ACCOUNT}.snowflakecomputing.com",
+            "database": settings.snowflake_database,
+            "schema": settings.snowflake_schema,
+            "warehouse": "SOPHIA_AI_COMPUTE_WH",
+            "role": "SOPHIA_ESTUARY_ROLE",
+            "credentials": {"auth_type": "jwt", "user": "SOPHIA_ESTUARY", "private_key": "${ESTUARY_SNOWFLAKE_PRIVATE_KEY}"},
+        },
+    }
 
 
 def _latest_report(state_dir: Path) -> str | None:

@@ -33,8 +33,8 @@ query Run($runId: ID!) {
     ... on EventConnection {
       events {
         __typename
-        ... on ExecutionStepFailureEvent { stepKey error { message } }
-        ... on RunFailureEvent { error { message } }
+        ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } }
+        ... on RunFailureEvent { error { message causes { message } } }
       }
     }
   }
@@ -54,7 +54,7 @@ class DagsterApi:
         timeout_seconds: how long one request may take.
     """
 
-    def __init__(self, url: str, timeout_seconds: int = 15) -> None:
+    def __init__(self, url: str, timeout_seconds: int = 60) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DagsterApiError(f"DAGSTER_UI_URL {url!r} is not an http(s) URL")
@@ -84,11 +84,9 @@ class DagsterApi:
         if run["__typename"] != "Run":
             raise DagsterApiError(f"run {run_id!r}: {run.get('message') or run['__typename']}")
         events = (data.get("logsForRun") or {}).get("events") or []
-        errors = [
-            f"{event.get('stepKey') or 'run'}: {event['error']['message'].strip()}"
-            for event in events
-            if event.get("error")
-        ]
+        steps = [_error_line(e.get("stepKey"), e["error"]) for e in events if e.get("stepKey") and e.get("error")]
+        runs = [_error_line("run", e["error"]) for e in events if not e.get("stepKey") and e.get("error")]
+        errors = steps or runs
         return {**run, "errors": errors}
 
     def launch(self, asset_paths: list[list[str]], job_name: str = ASSET_JOB) -> str:
@@ -97,6 +95,13 @@ class DagsterApi:
             return self._client.submit_job_execution(job_name, asset_selection=asset_paths)
         except DagsterGraphQLClientError as exc:
             raise DagsterApiError(f"the Dagster webserver at {self.url} refused the run: {_first_line(exc)}") from None
+
+
+def _error_line(where: str, error: dict[str, Any]) -> str:
+    """``where: message`` of an error's root cause (Dagster wraps a step's exception in its own)."""
+    causes = error.get("causes") or []
+    message = (causes[-1] if causes else error)["message"].strip()
+    return f"{where}: {message.splitlines()[0] if message else 'failed'}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -9,13 +9,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sophia_dagster.estuary.catalog import Catalog, load_catalog
-from sophia_dagster.estuary.resource import EstuaryRuntime
-from sophia_dagster.mcp.dagster_api import DagsterApi
 from sophia_dagster.mcp.guard import Guard
-from sophia_dagster.memory.service import UnifiedMemoryService
+
+if TYPE_CHECKING:
+    from sophia_dagster.estuary.resource import EstuaryRuntime
+    from sophia_dagster.mcp.dagster_api import DagsterApi
+    from sophia_dagster.memory.service import UnifiedMemoryService
 
 T = TypeVar("T")
 
