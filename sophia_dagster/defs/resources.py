@@ -8,10 +8,10 @@ from typing import Any
 
 import dagster as dg
 
-from sophia_dagster.config import Settings, get_settings
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR
-from sophia_dagster.estuary.local.resource import LocalDataPlane
-from sophia_dagster.estuary.resource import EstuaryRuntime, EstuaryWorkspace
+from sophia_dagster.config import PLATFORM_CATALOG_DIR, Settings, get_settings
+from sophia_dagster.dataplane.runtime import LocalDataPlane
+from sophia_dagster.estuary.runtime import EstuaryRuntime
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from sophia_dagster.memory.resources import memory_resources
 from sophia_dagster.postgres_source import source_postgres
 from sophia_dagster.warehouse.resources import snowflake_resource
@@ -20,19 +20,29 @@ from sophia_dagster.warehouse.resources import snowflake_resource
 def local_estuary(settings: Settings, catalog_path: Path = PLATFORM_CATALOG_DIR) -> EstuaryRuntime:
     """The embedded data plane: the catalog's PostgreSQL capture and warehouse materialization, in-process."""
     dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
-    return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn, catalog_path=str(catalog_path))
+    return LocalDataPlane(
+        catalog_path=str(catalog_path),
+        state_dir=str(settings.state_dir),
+        postgres_dsn=dsn,
+        warehouse_database=settings.snowflake_database,
+        warehouse_schema=settings.snowflake_schema,
+    )
 
 
 def cloud_estuary(settings: Settings, catalog_path: Path = PLATFORM_CATALOG_DIR) -> EstuaryRuntime:
     """Estuary's control plane; the token is bound by variable name so the UI never shows it."""
+    endpoints = {
+        "pg_url": settings.estuary_pg_url,
+        "agent_url": settings.estuary_agent_url,
+        "encryption_url": settings.estuary_encryption_url,
+        "anon_key": settings.estuary_anon_key,
+        "data_plane_name": settings.estuary_data_plane,
+    }
     return EstuaryWorkspace(
-        catalog_path=str(catalog_path),
         api_token=dg.EnvVar("ESTUARY_API_TOKEN"),
-        pg_url=settings.estuary_pg_url,
-        agent_url=settings.estuary_agent_url,
-        encryption_url=settings.estuary_encryption_url,
-        anon_key=settings.estuary_anon_key,
-        data_plane_name=settings.estuary_data_plane,
+        catalog_path=str(catalog_path),
+        publication_detail="sophia_dagster",
+        **{name: value for name, value in endpoints.items() if value is not None},
     )
 
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sophia_dagster.config import ConfigError, SECRET_FIELDS, Settings, get_settings
-from sophia_dagster.estuary.catalog import CatalogError, PLATFORM_CATALOG_DIR
+from sophia_dagster.config import PLATFORM_CATALOG_DIR, SECRET_FIELDS, ConfigError, Settings, get_settings
+from sophia_dagster.estuary.catalog import CatalogError
 from sophia_dagster.estuary.errors import EstuaryError
 from sophia_dagster.estuary.http import Redactor
 from sophia_dagster.mcp.audit import AuditLog
@@ -31,7 +31,7 @@ from sophia_dagster.mcp.server import UnknownGroupError, build_server, parse_gro
 from sophia_dagster.memory.errors import MemoryTierError
 
 if TYPE_CHECKING:
-    from sophia_dagster.estuary.resource import EstuaryRuntime
+    from sophia_dagster.estuary.runtime import EstuaryRuntime
     from sophia_dagster.memory.service import UnifiedMemoryService
 
 log = logging.getLogger("sophia_dagster.mcp")

@@ -15,7 +15,7 @@ from sophia_dagster.estuary.catalog import Catalog, load_catalog
 from sophia_dagster.mcp.guard import Guard
 
 if TYPE_CHECKING:
-    from sophia_dagster.estuary.resource import EstuaryRuntime
+    from sophia_dagster.estuary.runtime import EstuaryRuntime
     from sophia_dagster.mcp.dagster_api import DagsterApi
     from sophia_dagster.memory.service import UnifiedMemoryService
 

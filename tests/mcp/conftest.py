@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
 
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
 
 BIN = Path(sys.executable).parent
 CLEARED = ("ENVIRONMENT", "POSTGRES_DSN", "MCP_ALLOW_WRITES", "MCP_TOOL_GROUPS", "DAGSTER_UI_URL", "PULUMI_ENVIRONMENT")
@@ -55,6 +56,11 @@ class McpWorld:
         return Path(self.env["MCP_CATALOG_DIR"])
 
     @property
+    def stderr(self) -> Path:
+        """Everything the servers of this world wrote to stderr (their log)."""
+        return self.root / "server-stderr.log"
+
+    @property
     def audit(self) -> Path:
         return Path(self.env["STATE_DIR"]) / "mcp" / "audit.jsonl"
 
@@ -77,8 +83,9 @@ class McpWorld:
         )
 
         async def run() -> Any:
-            async with Client(server, elicitation_callback=on_elicit) as client:
-                return await script(client)
+            with self.stderr.open("a") as errlog:
+                async with Client(stdio_client(server, errlog=errlog), elicitation_callback=on_elicit) as client:
+                    return await script(client)
 
         return asyncio.run(run())
 

@@ -10,7 +10,7 @@ from mcp import Client
 
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres
 from sophia_dagster.estuary.catalog import load_catalog
-from sophia_dagster.estuary.local.resource import LocalDataPlane
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
 from tests.mcp.conftest import McpWorld, text_of
 
@@ -91,7 +91,12 @@ def test_the_seed_sentences(mcp_world: McpWorld) -> None:
     assert created["materialization"]["published"] and created["materialization"]["pub_id"]
     assert len(mcp_world.elicited) == 2
 
-    plane = LocalDataPlane(state_dir=str(state_dir), catalog_path=str(mcp_world.catalog_dir))
+    plane = LocalDataPlane(
+        state_dir=str(state_dir),
+        catalog_path=str(mcp_world.catalog_dir),
+        warehouse_database="SOPHIA",
+        warehouse_schema="RAW",
+    )
     plane.run("sophia/realtime-analytics")
     with embedded_snowflake_resource(state_dir).get_connection() as conn:
         cursor = conn.cursor()

@@ -1,5 +1,5 @@
-"""``LocalDataPlane``: the Estuary runtime of ``local``, running the catalog's PostgreSQL captures and
-Snowflake materializations in-process against the embedded source and warehouse.
+"""``LocalDataPlane``: the data plane as an :class:`~sophia_dagster.estuary.runtime.EstuaryRuntime`, running the
+catalog's PostgreSQL captures and Snowflake materializations in-process against the embedded source and warehouse.
 """
 
 from __future__ import annotations
@@ -13,30 +13,29 @@ import psycopg
 import snowflake.connector
 from pydantic import Field
 
+from sophia_dagster.dataplane.capture import SESSION_SETUP
+from sophia_dagster.dataplane.errors import CaptureError, DataPlaneError
+from sophia_dagster.dataplane.pgoutput import lsn_to_str
+from sophia_dagster.dataplane.pipeline import Pipeline, RunReport
+from sophia_dagster.dataplane.plan import Plan, build_plan, runnable_reason
+from sophia_dagster.dataplane.state import FlowState
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres
 from sophia_dagster.estuary.catalog import Catalog
-from sophia_dagster.estuary.errors import EstuaryError, TaskNotReady
-from sophia_dagster.estuary.local.capture import SESSION_SETUP, CaptureError
-from sophia_dagster.estuary.local.pgoutput import lsn_to_str
-from sophia_dagster.estuary.local.pipeline import DataPlaneError, Pipeline, RunReport
-from sophia_dagster.estuary.local.plan import NotRunnableHere, Plan, build_plan, runnable_reason
-from sophia_dagster.estuary.local.state import FlowState
+from sophia_dagster.estuary.errors import TaskNotReadyError
 from sophia_dagster.estuary.models import BindingStats, PublishResult, TaskStats, TaskStatus
-from sophia_dagster.estuary.resource import EstuaryRuntime
+from sophia_dagster.estuary.runtime import EstuaryRuntime
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
-
-
-class LocalDataPlaneError(EstuaryError):
-    """The embedded data plane refused or failed to run a task; the message says which and why."""
 
 
 class LocalDataPlane(EstuaryRuntime):
     """Runs the Flow catalog on this machine with Estuary's semantics (pgoutput CDC -> warehouse, exactly once)."""
 
-    state_dir: str = Field(default=".sophia", description="Where the embedded engines and the data plane keep state")
+    state_dir: str = Field(description="Where the embedded engines and the data plane keep state")
     postgres_dsn: str | None = Field(
         default=None, description="Source PostgreSQL DSN (wal_level=logical); the embedded server when unset"
     )
+    warehouse_database: str = Field(description="Warehouse database of a materialization whose config names none")
+    warehouse_schema: str = Field(description="Warehouse schema of a materialization whose config names none")
     batch_messages: int = Field(default=50_000, description="pgoutput messages read per warehouse commit at most")
 
     # helpers -----------------------------------------------------------------------------------------------
@@ -49,14 +48,13 @@ class LocalDataPlane(EstuaryRuntime):
         return self.postgres_dsn or ensure_embedded_postgres(Path(self.state_dir))
 
     def plan(self, task: str, catalog: Catalog | None = None) -> Plan:
-        """The pipeline plan that runs ``task``; raises ``LocalDataPlaneError`` when it cannot run here."""
+        """The pipeline plan that runs ``task``; raises ``NotRunnableHereError`` when it cannot run here."""
         catalog = catalog or self.load_catalog()
-        try:
-            with psycopg.connect(self.source_dsn(), autocommit=True) as conn:
-                conn.execute(SESSION_SETUP)
-                return build_plan(catalog, task, conn)
-        except NotRunnableHere as exc:
-            raise LocalDataPlaneError(str(exc)) from None
+        with psycopg.connect(self.source_dsn(), autocommit=True) as conn:
+            conn.execute(SESSION_SETUP)
+            return build_plan(
+                catalog, task, conn, default_database=self.warehouse_database, default_schema=self.warehouse_schema
+            )
 
     def pipeline(self, task: str) -> Pipeline:
         """A pipeline for ``task`` (close it after use)."""
@@ -71,17 +69,17 @@ class LocalDataPlane(EstuaryRuntime):
     def run(self, task: str, until_caught_up: bool = True, **kwargs: object) -> RunReport:
         """Run ``task``'s pipeline until caught up (or continuously); records the outcome for ``status``."""
         if self.flow_state.task(task).get("disabled"):
-            raise LocalDataPlaneError(f"{task} is paused; resume it first")
+            raise DataPlaneError(f"{task} is paused; resume it first")
         try:
             pipeline = self.pipeline(task)
         except (psycopg.Error, snowflake.connector.errors.Error) as exc:
             self.flow_state.record_run([task], str(exc))
-            raise LocalDataPlaneError(f"cannot start {task}: {exc}") from None
+            raise DataPlaneError(f"cannot start {task}: {exc}") from None
         try:
             report = pipeline.run(until_caught_up=until_caught_up, **kwargs)
         except (DataPlaneError, CaptureError, psycopg.Error, snowflake.connector.errors.Error) as exc:
             self.flow_state.record_run(list(pipeline.plan.tasks), str(exc))
-            raise LocalDataPlaneError(str(exc)) from None
+            raise DataPlaneError(str(exc)) from None
         finally:
             pipeline.close()
         self.flow_state.record_run(list(pipeline.plan.tasks), None, report.lsn)
@@ -94,19 +92,20 @@ class LocalDataPlane(EstuaryRuntime):
         names = list(names or catalog.tasks)
         for name in names:
             if name not in catalog.tasks:
-                raise LocalDataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
+                raise DataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
             if runnable_reason(catalog, name):
                 continue
+            plan = self.plan(name, catalog)
             pipeline = Pipeline(
-                self.plan(name, catalog),
+                plan,
                 self.source_dsn(),
-                embedded_snowflake_resource(Path(self.state_dir)),
+                embedded_snowflake_resource(Path(self.state_dir), plan.database, plan.schema),
                 self.flow_state,
             )
             try:
                 pipeline.capture.validate() if dry_run else pipeline.prepare()
             except CaptureError as exc:
-                raise LocalDataPlaneError(f"cannot publish {name}: {exc}") from None
+                raise DataPlaneError(f"cannot publish {name}: {exc}") from None
             finally:
                 pipeline.close()
         pub_id = "0" * 16 if dry_run else self.flow_state.publish(names)
@@ -140,8 +139,8 @@ class LocalDataPlane(EstuaryRuntime):
         for name in names:
             try:
                 self.run(name, wait_seconds=timeout_seconds)
-            except LocalDataPlaneError as exc:
-                raise TaskNotReady(f"{name} is not caught up: {exc}") from None
+            except DataPlaneError as exc:
+                raise TaskNotReadyError(f"{name} is not caught up: {exc}") from None
         return self.status(names)
 
     def materialize(
@@ -154,7 +153,7 @@ class LocalDataPlane(EstuaryRuntime):
             raise dg.Failure(description=reason, metadata={"estuary/runnable_here": False, "estuary/reason": reason})
         try:
             report = self.run(task, wait_seconds=self.caught_up_timeout_seconds)
-        except LocalDataPlaneError as exc:
+        except DataPlaneError as exc:
             raise dg.Failure(description=str(exc)) from None
         context.log.info(
             f"{task} caught up at LSN {lsn_to_str(report.lsn)} in {report.duration_seconds:.1f}s "
@@ -177,7 +176,7 @@ class LocalDataPlane(EstuaryRuntime):
     # internals ---------------------------------------------------------------------------------------------
     def _known(self, name: str) -> None:
         if name not in self.load_catalog().tasks:
-            raise LocalDataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
+            raise DataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
 
     def _status(self, catalog: Catalog, name: str) -> TaskStatus:
         spec_type = catalog.spec_type(name)

@@ -11,10 +11,10 @@ from typing import Any
 
 import psycopg
 
-from sophia_dagster.estuary.catalog import Capture, Catalog, Materialization
-from sophia_dagster.estuary.local.capture import SourceTable
-from sophia_dagster.estuary.local.materialize import Column, TableBinding
-from sophia_dagster.estuary.local.values import (
+from sophia_dagster.dataplane.capture import SourceTable
+from sophia_dagster.dataplane.errors import NotRunnableHereError
+from sophia_dagster.dataplane.materialize import Column, TableBinding
+from sophia_dagster.dataplane.values import (
     ARRAY_ELEMENTS,
     BOOL_OID,
     DATE_OID,
@@ -25,13 +25,10 @@ from sophia_dagster.estuary.local.values import (
     TIMESTAMP_OID,
     TIMESTAMPTZ_OID,
 )
+from sophia_dagster.estuary.catalog import Capture, Catalog, Materialization
 
 POSTGRES_CONNECTORS = {"source-postgres"}
 SNOWFLAKE_CONNECTORS = {"materialize-snowflake"}
-
-
-class NotRunnableHere(RuntimeError):
-    """A catalog task the embedded data plane cannot run (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,7 @@ def _key_fields(catalog: Catalog, collection: str) -> tuple[str, ...]:
     for pointer in catalog.collections[collection].key:
         parts = pointer.strip("/").split("/")
         if len(parts) != 1:
-            raise NotRunnableHere(f"collection {collection}: nested key {pointer!r} is not supported locally")
+            raise NotRunnableHereError(f"collection {collection}: nested key {pointer!r} is not supported locally")
         fields.append(parts[0])
     return tuple(fields)
 
@@ -150,18 +147,24 @@ def capture_of(catalog: Catalog, task: str) -> str:
         if any(b.target == mb.source_name for mb in materialization.bindings) and runnable_reason(catalog, name) is None
     }
     if len(feeding) != 1:
-        raise NotRunnableHere(
+        raise NotRunnableHereError(
             f"materialization {task} reads from {len(feeding)} runnable PostgreSQL captures; the embedded data plane "
             "runs exactly one capture per materialization"
         )
     return feeding.pop()
 
 
-def build_plan(catalog: Catalog, task: str, conn: psycopg.Connection) -> Plan:
-    """The plan that runs ``task`` (a capture or a materialization) with whatever it is connected to."""
+def build_plan(
+    catalog: Catalog, task: str, conn: psycopg.Connection, *, default_database: str, default_schema: str
+) -> Plan:
+    """The plan that runs ``task`` (a capture or a materialization) with whatever it is connected to.
+
+    ``default_database`` and ``default_schema`` name the warehouse location when the materialization's config
+    does not (or when no materialization reads the capture).
+    """
     reason = runnable_reason(catalog, task)
     if reason:
-        raise NotRunnableHere(reason)
+        raise NotRunnableHereError(reason)
     capture_name = capture_of(catalog, task)
     capture = catalog.captures[capture_name]
     advanced = capture.endpoint.connector.config.get("advanced") or {}
@@ -177,7 +180,7 @@ def build_plan(catalog: Catalog, task: str, conn: psycopg.Connection) -> Plan:
         if runnable_reason(catalog, name) is None and any(b.source_name in by_collection for b in m.bindings)
     ]
     if len(materializations) > 1:
-        raise NotRunnableHere(
+        raise NotRunnableHereError(
             f"capture {capture_name} feeds {len(materializations)} materializations; one runs locally"
         )
     name = materializations[0] if materializations else None
@@ -208,6 +211,6 @@ def build_plan(catalog: Catalog, task: str, conn: psycopg.Connection) -> Plan:
         bindings=tuple(bindings),
         sources=sources,
         hard_delete=bool(config.get("hardDelete", False)),
-        database=str(config.get("database", "SOPHIA")),
-        schema=str(config.get("schema", "RAW")),
+        database=str(config.get("database", default_database)),
+        schema=str(config.get("schema", default_schema)),
     )
