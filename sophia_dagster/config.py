@@ -90,8 +90,8 @@ class Settings(BaseSettings):
     pulumi_api_url: str = "https://api.pulumi.com"
     pulumi_timeout_seconds: float = 3.0
 
-    alert_webhook_url: SecretStr | None = Field(None, description="n8n or Slack webhook for run-failure alerts")
-    dagster_ui_url: str = Field("http://127.0.0.1:3000", description="The Dagster web UI (and its /graphql API)")
+    alert_webhook_url: SecretStr | None = Field(None, description="n8n or Slack webhook for governance alerts")
+    dagster_ui_url: str = Field("http://127.0.0.1:3000", description="Dagster web UI base URL, for links in alerts")
 
     mcp_allow_writes: bool = Field(False, description="Let the MCP server's write tools act (read-only otherwise)")
     mcp_tool_groups: str = Field(

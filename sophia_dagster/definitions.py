@@ -8,4 +8,6 @@ import dagster as dg
 @dg.definitions
 def defs() -> dg.Definitions:
     """Every asset, check, job, schedule, sensor and resource of the platform."""
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    from sophia_dagster.defs.governance import with_governance
+
+    return with_governance(dg.load_from_defs_folder(path_within_project=Path(__file__).parent))
