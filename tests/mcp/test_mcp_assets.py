@@ -89,7 +89,7 @@ def test_assets_materialize_and_runs_report_their_errors(mcp_world: McpWorld, we
     assert any("the source table tiny.broken is missing" in error for error in seen["bad"]["errors"])
     assert seen["health"]["status"] == "SUCCESS" and seen["health"]["job"] == "governance_daily"
     assert "unknown asset keys: tiny/nope" in seen["unknown"]
-    assert "not found" in seen["missing_run"].lower()
+    assert "could not be found" in seen["missing_run"]
 
     after = {a["key"]: a for a in seen["after"]}
     assert after["tiny/total"]["last_materialized"] and after["tiny/total"]["checks"][0]["status"] == "SUCCEEDED"
