@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sophia_dagster.config import PLATFORM_CATALOG_DIR, SECRET_FIELDS, ConfigError, Settings, get_settings
@@ -52,7 +53,16 @@ def platform_for(settings: Settings, *, allow_writes: bool) -> McpPlatform:
     """
     redact = redactor_for(settings)
     audit = AuditLog(settings.mcp_audit_log or settings.state_dir / "mcp" / "audit.jsonl", redact)
-    expected = (CatalogError, EstuaryError, AuthoringError, DiscoveryError, DagsterApiError, MemoryTierError, OSError)
+    expected = (
+        CatalogError,
+        EstuaryError,
+        AuthoringError,
+        DiscoveryError,
+        DagsterApiError,
+        MemoryTierError,
+        psycopg.OperationalError,
+        OSError,
+    )
     return McpPlatform(
         catalog_dir=Path(settings.mcp_catalog_dir or PLATFORM_CATALOG_DIR),
         runtime=lambda path: _runtime(settings, path),
