@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     alert_webhook_url: SecretStr | None = Field(None, description="n8n or Slack webhook for governance alerts")
     dagster_ui_url: str = Field("http://127.0.0.1:3000", description="Dagster web UI base URL, for links in alerts")
 
+    mcp_allow_writes: bool = Field(False, description="Let the MCP server's write tools act (read-only otherwise)")
+    mcp_tool_groups: str = Field(
+        "pipelines,assets,health,memory", description="Comma-separated MCP tool groups to serve"
+    )
+    mcp_http_token: SecretStr | None = Field(None, description="Bearer token the MCP server's HTTP transport requires")
+    mcp_http_port: int = Field(8765, ge=1, le=65535, description="Loopback port of `sophia-mcp --http`")
+    mcp_catalog_dir: Path | None = Field(None, description="Where MCP create tools write catalog YAML (the repo's)")
+    mcp_audit_log: Path | None = Field(None, description="The MCP audit log (JSON lines); STATE_DIR/mcp when unset")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,11 +17,11 @@ from sophia_dagster.postgres_source import source_postgres
 from sophia_dagster.warehouse.resources import snowflake_resource
 
 
-def local_estuary(settings: Settings) -> EstuaryRuntime:
+def local_estuary(settings: Settings, catalog_path: Path = PLATFORM_CATALOG_DIR) -> EstuaryRuntime:
     """The embedded data plane: the catalog's PostgreSQL capture and warehouse materialization, in-process."""
     dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
     return LocalDataPlane(
-        catalog_path=str(PLATFORM_CATALOG_DIR),
+        catalog_path=str(catalog_path),
         state_dir=str(settings.state_dir),
         postgres_dsn=dsn,
         warehouse_database=settings.snowflake_database,
@@ -28,7 +29,7 @@ def local_estuary(settings: Settings) -> EstuaryRuntime:
     )
 
 
-def cloud_estuary(settings: Settings) -> EstuaryRuntime:
+def cloud_estuary(settings: Settings, catalog_path: Path = PLATFORM_CATALOG_DIR) -> EstuaryRuntime:
     """Estuary's control plane; the token is bound by variable name so the UI never shows it."""
     endpoints = {
         "pg_url": settings.estuary_pg_url,
@@ -39,13 +40,13 @@ def cloud_estuary(settings: Settings) -> EstuaryRuntime:
     }
     return EstuaryWorkspace(
         api_token=dg.EnvVar("ESTUARY_API_TOKEN"),
-        catalog_path=str(PLATFORM_CATALOG_DIR),
+        catalog_path=str(catalog_path),
         publication_detail="sophia_dagster",
         **{name: value for name, value in endpoints.items() if value is not None},
     )
 
 
-ESTUARY_BY_ENVIRONMENT: dict[str, Callable[[Settings], EstuaryRuntime]] = {
+ESTUARY_BY_ENVIRONMENT: dict[str, Callable[..., EstuaryRuntime]] = {
     "local": local_estuary,
     "dev": cloud_estuary,
     "prod": cloud_estuary,
