@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import subprocess
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.mcp.conftest import BIN, McpWorld, free_port, wait_for_port
 
-TOKEN = "mcp-test-token-7f3a9c"
+TOKEN = secrets.token_urlsafe(24)
 
 
 @pytest.fixture
