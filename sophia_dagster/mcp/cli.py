@@ -32,6 +32,7 @@ from sophia_dagster.mcp.server import UnknownGroupError, build_server, parse_gro
 from sophia_dagster.memory.errors import MemoryTierError
 
 if TYPE_CHECKING:
+    from sophia_dagster.doctor import Report
     from sophia_dagster.estuary.runtime import EstuaryRuntime
     from sophia_dagster.memory.service import UnifiedMemoryService
 
@@ -70,6 +71,7 @@ def platform_for(settings: Settings, *, allow_writes: bool) -> McpPlatform:
         memory=Lazy(lambda: _memory(settings)),
         dagster=Lazy(lambda: DagsterApi(settings.dagster_ui_url)),
         report=lambda: _latest_report(settings.state_dir),
+        doctor=lambda: _doctor(settings),
         guard=Guard(allow_writes=allow_writes, audit=audit, redact=redact, expected=expected),
         defaults=_authoring_defaults(settings),
     )
@@ -111,6 +113,12 @@ def _authoring_defaults(settings: Settings) -> dict[str, Any]:
             "credentials": {"auth_type": "jwt", "user": "SOPHIA_ESTUARY", "private_key": "${ESTUARY_SNOWFLAKE_PRIVATE_KEY}"},
         },
     }
+
+
+def _doctor(settings: Settings) -> Report:
+    from sophia_dagster.doctor import check_environment
+
+    return check_environment(settings)
 
 
 def _latest_report(state_dir: Path) -> str | None:

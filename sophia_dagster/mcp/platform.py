@@ -15,6 +15,7 @@ from sophia_dagster.estuary.catalog import Catalog, load_catalog
 from sophia_dagster.mcp.guard import Guard
 
 if TYPE_CHECKING:
+    from sophia_dagster.doctor import Report
     from sophia_dagster.estuary.runtime import EstuaryRuntime
     from sophia_dagster.mcp.dagster_api import DagsterApi
     from sophia_dagster.memory.service import UnifiedMemoryService
@@ -46,6 +47,7 @@ class McpPlatform:
         memory: builds the UnifiedMemoryService.
         dagster: the Dagster webserver's GraphQL API.
         report: reads the latest governance health report (None when none was written yet).
+        doctor: probes every service of the environment (``sophia-doctor``'s report).
         guard: the server's safety rules and audit log.
         defaults: platform choices the create tools use (warehouse database and schema, ...).
     """
@@ -56,6 +58,7 @@ class McpPlatform:
     memory: Callable[[], UnifiedMemoryService]
     dagster: Callable[[], DagsterApi]
     report: Callable[[], str | None]
+    doctor: Callable[[], Report]
     guard: Guard
     defaults: dict[str, Any] = field(default_factory=dict)
 

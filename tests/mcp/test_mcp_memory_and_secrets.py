@@ -75,6 +75,7 @@ def test_a_canary_secret_never_leaves_the_server(mcp_world: McpWorld) -> None:
             ("search_knowledge", {"query": "deals"}),
             ("conversation_context", {"user_id": "u1"}),
             ("list_assets", {}),
+            ("check_environment", {}),
         ]
         return [await client.call_tool(name, arguments) for name, arguments in calls]
 
@@ -82,5 +83,7 @@ def test_a_canary_secret_never_leaves_the_server(mcp_world: McpWorld) -> None:
     shown = json.dumps([r.model_dump(mode="json") for r in results])
     assert '"password": "***"' in shown
     assert results[2].is_error and "127.0.0.1" in text_of(results[2])
+    environment = results[-1].structured_content
+    assert environment["can_run"] is False and "postgresql" in environment["verdict"]
     for text in (shown, mcp_world.audit.read_text(), mcp_world.stderr.read_text()):
         assert canary not in text

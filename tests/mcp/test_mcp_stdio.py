@@ -20,6 +20,7 @@ READ_TOOLS = {
     "list_assets",
     "run_status",
     "latest_health_report",
+    "check_environment",
     "search_knowledge",
     "conversation_context",
 }

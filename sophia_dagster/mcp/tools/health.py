@@ -17,6 +17,26 @@ class HealthReport(BaseModel):
     markdown: str
 
 
+class ServiceState(BaseModel):
+    """One service of the environment: reachable or not, how fast, and what degrades while it is down."""
+
+    service: str
+    status: str
+    latency_ms: float | None
+    detail: str
+    degrades: str
+    required: bool
+
+
+class EnvironmentState(BaseModel):
+    """Whether the environment can run, and the state of each of its services (secrets never shown)."""
+
+    environment: str
+    can_run: bool
+    verdict: str
+    services: list[ServiceState]
+
+
 def register(server: MCPServer, platform: McpPlatform) -> None:
     """Add the health tools to ``server``."""
     guard = platform.guard
@@ -54,3 +74,22 @@ def register(server: MCPServer, platform: McpPlatform) -> None:
             return HealthReport(markdown=markdown)
 
         return guard.read("latest_health_report", read)
+
+    @server.tool(
+        name="check_environment",
+        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True),
+    )
+    def check_environment_tool() -> EnvironmentState:
+        """Which services of the environment answer (PostgreSQL, Redis, warehouse, Estuary, ESC, webhook) and
+        what degrades while one is down."""
+
+        def read() -> EnvironmentState:
+            report = platform.doctor()
+            return EnvironmentState(
+                environment=report.environment,
+                can_run=report.can_run,
+                verdict=report.verdict(),
+                services=[ServiceState(**vars(check)) for check in report.checks],
+            )
+
+        return guard.read("check_environment", read)
