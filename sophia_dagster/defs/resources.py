@@ -15,10 +15,19 @@ from sophia_dagster.postgres_source import source_postgres
 from sophia_dagster.warehouse.resources import snowflake_resource
 
 
+EMBEDDED_SOURCE_SETUP = "sophia_dagster.embedded.demo:seed_demo"
+"""Creates and seeds the demo tables the catalog captures, so the embedded source is ready for any first asset."""
+
+
 def local_estuary(settings: Settings) -> EstuaryRuntime:
-    """The embedded data plane: the catalog's PostgreSQL capture and warehouse materialization, in-process."""
+    """The embedded data plane: the catalog's captures (HubSpot when its token is set) and warehouse, in-process."""
     dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
-    return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn)
+    return LocalDataPlane(
+        state_dir=str(settings.state_dir),
+        postgres_dsn=dsn,
+        embedded_source_setup=EMBEDDED_SOURCE_SETUP,
+        hubspot_api_url=settings.hubspot_api_url,
+    )
 
 
 def cloud_estuary(settings: Settings) -> EstuaryRuntime:

@@ -225,7 +225,7 @@ def _descending(sort: dict[str, str]) -> bool:
 def _millis(value: str) -> int:
     if value.isdigit():
         return int(value)
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    return int(datetime.fromisoformat(value).timestamp() * 1000)
 
 
 def _sort_value(object_type: str, record: Record, name: str) -> Any:
@@ -274,10 +274,10 @@ class _Handler(JsonHandler):
             return
         self.reply_json(200, answer)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._serve("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve("POST")
 
 

@@ -43,7 +43,7 @@ class HubSpotAuthError(HubSpotError):
 
 def millis(timestamp: str) -> int:
     """Epoch milliseconds of one of HubSpot's ISO 8601 timestamps (``2026-01-05T09:00:01.000Z``)."""
-    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
+    return int(datetime.fromisoformat(timestamp).timestamp() * 1000)
 
 
 def modified_property(name: str) -> str:
@@ -88,9 +88,7 @@ class HubSpotApi:
     def call(self, method: str, path: str, *, params: Any = None, body: Any = None) -> dict[str, Any]:
         """One API call (retried when HubSpot asks to wait or fails transiently); its JSON answer."""
         try:
-            response = self._http.request(
-                method, self.base_url + path, params=params, json=body, headers=self._headers
-            )
+            response = self._http.request(method, self.base_url + path, params=params, json=body, headers=self._headers)
         except EstuaryAPIError as exc:
             raise self._error(exc) from None
         try:
@@ -104,7 +102,9 @@ class HubSpotApi:
             return HubSpotAuthError(f"{what}. HubSpot rejected {self.token_name}: set it to a valid private app token")
         if exc.status == 403:
             return HubSpotAuthError(f"{what}. {self.token_name} lacks a scope this capture needs")
-        return HubSpotError(what if exc.status is not None else f"HubSpot {exc.method} {exc.path}: {exc.estuary_message}")
+        return HubSpotError(
+            what if exc.status is not None else f"HubSpot {exc.method} {exc.path}: {exc.estuary_message}"
+        )
 
     def property_names(self, name: str) -> list[str]:
         """Every property the portal defines for object ``name``."""
