@@ -29,6 +29,7 @@ from sophia_dagster.estuary.local.state import FlowState
 logger = logging.getLogger(__name__)
 HUBSPOT_CONNECTORS = frozenset({"source-hubspot-native"})
 TOKEN_PATH = ("credentials", "access_token")
+MIN_POLL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,19 @@ class HubSpotPipeline:
         self.session_file = state.root / ("session-" + plan.capture.replace("/", "_") + ".json")
 
     def run(
-        self, until_caught_up: bool = True, stop: threading.Event | None = None, poll_seconds: float = 30.0, **_: Any
+        self,
+        until_caught_up: bool = True,
+        stop: threading.Event | None = None,
+        poll_seconds: float = MIN_POLL_SECONDS,
+        report: RunReport | None = None,
+        **_: Any,
     ) -> RunReport:
-        """Read every binding's changes into the warehouse once, or every ``poll_seconds`` until ``stop`` is set."""
+        """Read every binding's changes into the warehouse once, or every ``poll_seconds`` (at least
+        ``MIN_POLL_SECONDS``, within HubSpot's rate limits) until ``stop`` is set; ``report`` fills as it goes."""
         started, stop = time.monotonic(), stop or threading.Event()
         if not self.plan.bindings:
             raise DataPlaneError(f"no warehouse binding reads the collections of {self.plan.capture}: nothing to run")
-        report = RunReport()
+        report = report or RunReport()
         with self.state.runner_lock(self.plan.capture) as owned:
             if not owned:
                 raise DataPlaneError(f"{self.plan.capture} is running in another process; let it finish")
@@ -114,7 +121,7 @@ class HubSpotPipeline:
             with self.snowflake.get_connection() as conn:
                 sessions.remember(conn, self.session_file)
                 try:
-                    self._loop(conn.cursor(), until_caught_up, stop, max(poll_seconds, 1.0), report)
+                    self._loop(conn.cursor(), until_caught_up, stop, max(poll_seconds, MIN_POLL_SECONDS), report)
                 finally:
                     sessions.forget(self.session_file)
         report.duration_seconds = time.monotonic() - started

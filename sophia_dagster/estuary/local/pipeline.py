@@ -157,14 +157,18 @@ class Pipeline:
         stop: threading.Event | None = None,
         poll_seconds: float = 0.05,
         wait_seconds: float = 900.0,
+        report: RunReport | None = None,
     ) -> RunReport:
-        """Run until caught up with the source's current LSN, or until ``stop`` is set (continuous mode)."""
+        """Run until caught up with the source's current LSN, or until ``stop`` is set (continuous mode).
+
+        ``report`` is filled as the run goes (counts, LSN reached, source LSN), for a live view of it.
+        """
         started = time.monotonic()
         if not self.bindings:
             raise DataPlaneError(f"no warehouse binding reads the collections of {self.plan.capture}: nothing to run")
         with self.state.runner_lock(self.plan.capture) as owned:
             report = (
-                self._run(until_caught_up, stop or threading.Event(), poll_seconds)
+                self._run(until_caught_up, stop or threading.Event(), poll_seconds, report or RunReport())
                 if owned
                 else self._await(wait_seconds)
             )
@@ -175,8 +179,7 @@ class Pipeline:
         self.capture.close()
 
     # the loop ----------------------------------------------------------------------------------------------
-    def _run(self, until_caught_up: bool, stop: threading.Event, poll_seconds: float) -> RunReport:
-        report = RunReport()
+    def _run(self, until_caught_up: bool, stop: threading.Event, poll_seconds: float, report: RunReport) -> RunReport:
         self.prepare()
         sessions.roll_back_abandoned(self.snowflake, self.session_file)
         with self.snowflake.get_connection() as conn:
@@ -221,6 +224,7 @@ class Pipeline:
                 if position < upto:
                     self._commit_position(cursor, upto)
                 last_bump = time.monotonic()
+            report.lsn, report.source_lsn = min(self.checkpoints.values(), default=upto), upto
             if target is not None and not transactions:
                 return
             if target is None and time.monotonic() - last_pause_check > 1.0:
