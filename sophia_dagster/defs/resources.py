@@ -8,15 +8,12 @@ from typing import Any
 import dagster as dg
 
 from sophia_dagster.config import Settings, get_settings
+from sophia_dagster.embedded.demo import SOURCE_SETUP
 from sophia_dagster.estuary.local.resource import LocalDataPlane
 from sophia_dagster.estuary.resource import EstuaryRuntime, EstuaryWorkspace
 from sophia_dagster.memory.resources import memory_resources
 from sophia_dagster.postgres_source import source_postgres
 from sophia_dagster.warehouse.resources import snowflake_resource
-
-
-EMBEDDED_SOURCE_SETUP = "sophia_dagster.embedded.demo:seed_demo"
-"""Creates and seeds the demo tables the catalog captures, so the embedded source is ready for any first asset."""
 
 
 def local_estuary(settings: Settings) -> EstuaryRuntime:
@@ -25,7 +22,7 @@ def local_estuary(settings: Settings) -> EstuaryRuntime:
     return LocalDataPlane(
         state_dir=str(settings.state_dir),
         postgres_dsn=dsn,
-        embedded_source_setup=EMBEDDED_SOURCE_SETUP,
+        embedded_source_setup=SOURCE_SETUP,  # the demo tables: ready whichever asset runs first
         hubspot_api_url=settings.hubspot_api_url,
     )
 
