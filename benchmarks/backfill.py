@@ -18,8 +18,8 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import yaml
 
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres, stop_embedded_postgres
-from sophia_dagster.estuary.local.resource import LocalDataPlane
 from sophia_dagster.warehouse.bulk import load_arrow
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource, stop_embedded_warehouse
 
@@ -104,7 +104,12 @@ def main(rows: int = 1_000_000) -> None:
                 (rows,),
             )
         raw = _raw_limit(dsn, state_dir)
-        plane = LocalDataPlane(state_dir=str(state_dir), catalog_path=str(bench_catalog(state_dir.parent)))
+        plane = LocalDataPlane(
+            state_dir=str(state_dir),
+            catalog_path=str(bench_catalog(state_dir.parent)),
+            warehouse_database="SOPHIA",
+            warehouse_schema="RAW",
+        )
         started = time.perf_counter()
         report = plane.run("bench/pg")
         took = time.perf_counter() - started

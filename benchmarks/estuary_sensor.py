@@ -17,8 +17,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sophia_dagster.estuary.catalog import load_catalog
-from sophia_dagster.estuary.resource import EstuaryWorkspace
 from sophia_dagster.estuary.sensors import build_estuary_sensor
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.fakes.estuary_server import FakeEstuary
 
 LATENCY_SECONDS = 0.02

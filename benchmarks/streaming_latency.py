@@ -14,9 +14,9 @@ import threading
 import time
 
 import psycopg
-
 from backfill import COLUMNS, bench_catalog, embedded_engines
-from sophia_dagster.estuary.local.resource import LocalDataPlane
+
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
 
 RATE, PER_TRANSACTION = 1_000, 20
@@ -63,7 +63,12 @@ def main(seconds: float = 20.0) -> None:
     with embedded_engines("sophia-latency-") as (state_dir, dsn):
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"CREATE TABLE bench ({COLUMNS})")
-        plane = LocalDataPlane(state_dir=str(state_dir), catalog_path=str(bench_catalog(state_dir.parent)))
+        plane = LocalDataPlane(
+            state_dir=str(state_dir),
+            catalog_path=str(bench_catalog(state_dir.parent)),
+            warehouse_database="SOPHIA",
+            warehouse_schema="RAW",
+        )
         plane.run("bench/pg")
         stop, done = threading.Event(), threading.Event()
         runner = threading.Thread(target=plane.run, args=("bench/pg",), kwargs={"until_caught_up": False, "stop": stop})

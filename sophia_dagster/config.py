@@ -34,11 +34,10 @@ from sophia_dagster.esc import EscError, open_esc_environment
 DEFAULT_CONFIG_FILE = "sophia.toml"
 DOTENV_FILE = "local.env"
 Environment = Literal["local", "dev", "prod"]
-# Estuary's public PostgREST key, published as DEFAULT_PG_PUBLIC_TOKEN in flowctl: configuration, not a secret.
-ESTUARY_PUBLIC_ANON_KEY = (
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZSIsInJlZiI6ImV5cmNubXV6enlyaXlwZGFqd2RrIiwicm9sZSI6"
-    "ImFub24iLCJpYXQiOjE2NDg3NTA1NzksImV4cCI6MTk2NDMyNjU3OX0.y1OyXD3-DYMz10eGxzo1eeamVMMUwIIeOoMryTRAoco"
-)
+PLATFORM_CATALOG_DIR = Path(__file__).resolve().parent / "defs" / "estuary"
+"""Where this platform's own ``*.flow.yaml`` files live."""
+PLATFORM_CDC_TASK = "sophia/postgres-cdc"
+"""The platform's PostgreSQL capture: what `sophia-flow run` and the demo run when no task is named."""
 
 
 class ConfigError(ValueError):
@@ -76,11 +75,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ESTUARY_API_TOKEN", "FLOW_AUTH_TOKEN", "estuary_api_token"),
         description="Estuary refresh token (base64 JSON) or access JWT",
     )
-    estuary_pg_url: str = "https://eyrcnmuzzyriypdajwdk.supabase.co/rest/v1"
-    estuary_agent_url: str = "https://api.estuary.dev"
-    estuary_encryption_url: str = "https://config-encryption.estuary.dev/"
-    estuary_anon_key: str = Field(ESTUARY_PUBLIC_ANON_KEY, description="Estuary's published PostgREST anon key")
-    estuary_data_plane: str = "ops/dp/public/gcp-us-central1-c1"
+    estuary_pg_url: str | None = Field(
+        None, description="Estuary's PostgREST URL; the integration's default when unset"
+    )
+    estuary_agent_url: str | None = Field(None, description="Estuary's agent API; the integration's default when unset")
+    estuary_encryption_url: str | None = Field(None, description="config-encryption service; default when unset")
+    estuary_anon_key: str | None = Field(None, description="Estuary's published PostgREST anon key; default when unset")
+    estuary_data_plane: str | None = Field(None, description="data plane of new tasks; the default when unset")
 
     hubspot_access_token: SecretStr | None = Field(
         None, description="HubSpot private app token; locally the HubSpot capture runs only when it is set"

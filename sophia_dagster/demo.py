@@ -8,10 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from sophia_dagster.config import ConfigError, get_settings
+from sophia_dagster.config import PLATFORM_CDC_TASK, ConfigError, get_settings
+from sophia_dagster.dataplane.demo import report_counts, source_and_warehouse_counts
 from sophia_dagster.defs.jobs import MAIN_JOB
 from sophia_dagster.embedded.demo import generate_changes
-from sophia_dagster.estuary.local.demo import report_counts, source_and_warehouse_counts
 
 BURST_CHANGES = 2_000
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -68,7 +68,7 @@ def main() -> int:
         print(f"   {generate_changes(source_dsn, BURST_CHANGES)}")
         _run(loaded, instance, keys, "catch up")
         print("\n== source PostgreSQL vs warehouse SOPHIA.RAW (live rows)")
-        same = report_counts(source_and_warehouse_counts(built.estuary))
+        same = report_counts(source_and_warehouse_counts(built.estuary, PLATFORM_CDC_TASK))
     print(
         "\nWhere to look next:\n"
         "  make ui                       the Dagster web UI at http://127.0.0.1:3000, with these two runs\n"

@@ -7,10 +7,11 @@ from typing import Any
 
 import dagster as dg
 
-from sophia_dagster.config import Settings, get_settings
+from sophia_dagster.config import PLATFORM_CATALOG_DIR, Settings, get_settings
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.embedded.demo import SOURCE_SETUP
-from sophia_dagster.estuary.local.resource import LocalDataPlane
-from sophia_dagster.estuary.resource import EstuaryRuntime, EstuaryWorkspace
+from sophia_dagster.estuary.runtime import EstuaryRuntime
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from sophia_dagster.memory.resources import memory_resources
 from sophia_dagster.postgres_source import source_postgres
 from sophia_dagster.warehouse.resources import snowflake_resource
@@ -20,8 +21,11 @@ def local_estuary(settings: Settings) -> EstuaryRuntime:
     """The embedded data plane: the catalog's captures (HubSpot when its token is set) and warehouse, in-process."""
     dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
     return LocalDataPlane(
+        catalog_path=str(PLATFORM_CATALOG_DIR),
         state_dir=str(settings.state_dir),
         postgres_dsn=dsn,
+        warehouse_database=settings.snowflake_database,
+        warehouse_schema=settings.snowflake_schema,
         embedded_source_setup=SOURCE_SETUP,  # the demo tables: ready whichever asset runs first
         hubspot_api_url=settings.hubspot_api_url,
     )
@@ -29,13 +33,18 @@ def local_estuary(settings: Settings) -> EstuaryRuntime:
 
 def cloud_estuary(settings: Settings) -> EstuaryRuntime:
     """Estuary's control plane; the token is bound by variable name so the UI never shows it."""
+    endpoints = {
+        "pg_url": settings.estuary_pg_url,
+        "agent_url": settings.estuary_agent_url,
+        "encryption_url": settings.estuary_encryption_url,
+        "anon_key": settings.estuary_anon_key,
+        "data_plane_name": settings.estuary_data_plane,
+    }
     return EstuaryWorkspace(
         api_token=dg.EnvVar("ESTUARY_API_TOKEN"),
-        pg_url=settings.estuary_pg_url,
-        agent_url=settings.estuary_agent_url,
-        encryption_url=settings.estuary_encryption_url,
-        anon_key=settings.estuary_anon_key,
-        data_plane_name=settings.estuary_data_plane,
+        catalog_path=str(PLATFORM_CATALOG_DIR),
+        publication_detail="sophia_dagster",
+        **{name: value for name, value in endpoints.items() if value is not None},
     )
 
 

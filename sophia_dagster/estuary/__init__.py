@@ -12,13 +12,21 @@ Typical use::
 """
 
 from sophia_dagster.estuary.assets import build_estuary_assets
-from sophia_dagster.estuary.catalog import Catalog, CatalogError, load_catalog
+from sophia_dagster.estuary.catalog import Catalog, load_catalog
 from sophia_dagster.estuary.checks import build_estuary_checks
-from sophia_dagster.estuary.errors import ConcurrentChangeError, EstuaryAPIError, EstuaryError, PublicationFailed
+from sophia_dagster.estuary.errors import (
+    CatalogError,
+    ConcurrentChangeError,
+    EstuaryAPIError,
+    EstuaryError,
+    PublicationFailedError,
+    TaskNotReadyError,
+)
 from sophia_dagster.estuary.models import PublishResult, TaskStats, TaskStatus
-from sophia_dagster.estuary.resource import EstuaryRuntime, EstuaryWorkspace
+from sophia_dagster.estuary.runtime import EstuaryRuntime
 from sophia_dagster.estuary.sensors import build_estuary_sensor
-from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
+from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, EstuaryBinding
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 
 __all__ = [
     "Catalog",
@@ -26,11 +34,13 @@ __all__ = [
     "ConcurrentChangeError",
     "DagsterEstuaryTranslator",
     "EstuaryAPIError",
+    "EstuaryBinding",
     "EstuaryError",
     "EstuaryRuntime",
     "EstuaryWorkspace",
-    "PublicationFailed",
+    "PublicationFailedError",
     "PublishResult",
+    "TaskNotReadyError",
     "TaskStats",
     "TaskStatus",
     "build_estuary_assets",

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import dagster as dg
 
 from sophia_dagster.estuary.catalog import SECTIONS, Catalog, CatalogError, CatalogIssue
-from sophia_dagster.estuary.errors import PublicationFailed
-from sophia_dagster.estuary.resource import RESOURCE_KEY, EstuaryRuntime
+from sophia_dagster.estuary.errors import PublicationFailedError
+from sophia_dagster.estuary.runtime import RESOURCE_KEY, EstuaryRuntime
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, safe_name, task_bindings
 
 
@@ -21,7 +21,7 @@ def build_source_specs(catalog: Catalog, translator: DagsterEstuaryTranslator) -
 
 
 def task_op_name(task: str) -> str:
-    """The op name of a task's multi-asset (``sophia/postgres-cdc`` -> ``estuary_sophia_postgres_cdc``)."""
+    """The op name of a task's multi-asset (``acme/postgres-cdc`` -> ``estuary_acme_postgres_cdc``)."""
     return f"estuary_{safe_name(task)}"
 
 
@@ -44,7 +44,7 @@ def binding_groups(catalog: Catalog, task: str) -> dict[str, list[int]]:
     return {f"{task_op_name(task)}__{safe_name(source)}": indexes for source, indexes in groups.items()}
 
 
-def failure_from(exc: PublicationFailed) -> dg.Failure:
+def failure_from(exc: PublicationFailedError) -> dg.Failure:
     """A step failure carrying Estuary's errors as metadata."""
     return dg.Failure(
         description=str(exc),
@@ -86,7 +86,7 @@ def _task_asset(
         selected = {key: index[key] for key in context.selected_asset_keys}
         try:
             yield from runtime.materialize(context, task, selected)
-        except PublicationFailed as exc:
+        except PublicationFailedError as exc:
             raise failure_from(exc) from None
 
     return _task

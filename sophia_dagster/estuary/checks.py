@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from sophia_dagster.estuary.catalog import Catalog
-from sophia_dagster.estuary.resource import RESOURCE_KEY, EstuaryRuntime
+from sophia_dagster.estuary.runtime import RESOURCE_KEY, EstuaryRuntime
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, safe_name
 
 CHECK_NAME = "estuary_task_healthy"

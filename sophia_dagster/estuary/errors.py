@@ -1,14 +1,21 @@
-"""Exceptions raised by the Estuary integration; none of them ever carries a token or a resolved secret."""
+"""Every error the Estuary integration raises, under one base; none of them ever carries a token or a secret.
+
+A runtime outside this package (such as an embedded data plane) derives its errors from :class:`EstuaryError`
+too, so ``except EstuaryError`` catches whatever any Estuary runtime raises.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from sophia_dagster.estuary.models import DraftError
 
+PathPart = str | int
+
 
 class EstuaryError(Exception):
-    """Base class of every Estuary integration error."""
+    """Base class of every error of the Estuary integration and of the runtimes that implement it."""
 
 
 class EstuaryAPIError(EstuaryError):
@@ -22,7 +29,34 @@ class EstuaryAPIError(EstuaryError):
         super().__init__(f"Estuary {where} failed ({what}): {detail}")
 
 
-class PublicationFailed(EstuaryError):
+class CatalogIssue(NamedTuple):
+    """One problem found in a catalog file."""
+
+    file: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path or '<root>'}: {self.reason}"
+
+
+def format_path(parts: Iterable[PathPart]) -> str:
+    """Render ``('captures', 'acme/pg', 'bindings', 2, 'target')`` as ``captures.acme/pg.bindings[2].target``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class CatalogError(EstuaryError):
+    """A catalog file is unreadable or invalid; ``issues`` says where and why."""
+
+    def __init__(self, issues: Sequence[CatalogIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("invalid Estuary catalog:\n" + "\n".join(f"  {i}" for i in self.issues))
+
+
+class PublicationFailedError(EstuaryError):
     """A publication ended in a failed ``job_status``; ``errors`` are the draft errors Estuary reported."""
 
     def __init__(self, pub_id: str, status: str, names: Sequence[str], errors: Sequence[DraftError]) -> None:
@@ -33,7 +67,7 @@ class PublicationFailed(EstuaryError):
         return f"Estuary publication {self.pub_id} of {', '.join(self.names)} ended {self.status}"
 
 
-class ConcurrentChangeError(PublicationFailed):
+class ConcurrentChangeError(PublicationFailedError):
     """Someone else published one of the specs since we read it; nothing was overwritten."""
 
     def _headline(self) -> str:
@@ -43,5 +77,5 @@ class ConcurrentChangeError(PublicationFailed):
         )
 
 
-class TaskNotReady(EstuaryError):
+class TaskNotReadyError(EstuaryError):
     """A task did not reach a healthy, caught-up state in time."""

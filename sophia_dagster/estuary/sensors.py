@@ -32,7 +32,7 @@ from sophia_dagster.estuary.catalog import Catalog
 from sophia_dagster.estuary.checks import task_check_keys
 from sophia_dagster.estuary.errors import EstuaryAPIError
 from sophia_dagster.estuary.models import BindingStats, TaskStats, TaskStatus
-from sophia_dagster.estuary.resource import RESOURCE_KEY, EstuaryRuntime
+from sophia_dagster.estuary.runtime import RESOURCE_KEY, EstuaryRuntime
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, task_bindings
 
 UNHEALTHY = frozenset({"warning", "error"})

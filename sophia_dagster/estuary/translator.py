@@ -52,7 +52,7 @@ def task_bindings(catalog: Catalog, task: str) -> list[EstuaryBinding]:
 
 
 def safe_name(name: str) -> str:
-    """A Dagster-safe identifier (``sophia/postgres-cdc`` -> ``sophia_postgres_cdc``)."""
+    """A Dagster-safe identifier (``acme/postgres-cdc`` -> ``acme_postgres_cdc``)."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
@@ -91,7 +91,7 @@ def collection_columns(collection: Collection) -> list[dg.TableColumn]:
 class DagsterEstuaryTranslator:
     """Turns catalog bindings into AssetSpecs; override a ``get_*_asset_key`` method to rename one kind."""
 
-    def __init__(self, owners: Sequence[str] = ("team:data-platform",)) -> None:
+    def __init__(self, owners: Sequence[str] = ()) -> None:
         self.owners = list(owners)
 
     def get_source_asset_key(self, binding: EstuaryBinding) -> dg.AssetKey:

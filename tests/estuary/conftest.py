@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR
-from sophia_dagster.estuary.resource import EstuaryWorkspace
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.fakes.estuary_server import FakeEstuary
 
 CANARY = f"canary-{secrets.token_hex(12)}"

@@ -8,11 +8,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
 from sophia_dagster.defs.estuary.platform import estuary_definitions
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
-from sophia_dagster.estuary.resource import EstuaryWorkspace
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, EstuaryBinding
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.estuary.conftest import make_workspace
 from tests.fakes.estuary_server import FakeEstuary
 
@@ -23,7 +24,10 @@ RAW_DEALS = dg.AssetKey(["snowflake", "sophia", "raw", "deals"])
 
 def platform_graph() -> dg.Definitions:
     return dg.Definitions.merge(
-        estuary_definitions(), dg.Definitions(resources={"estuary": EstuaryWorkspace(api_token="unused")})
+        estuary_definitions(),
+        dg.Definitions(
+            resources={"estuary": EstuaryWorkspace(api_token="unused", catalog_path=str(PLATFORM_CATALOG_DIR))}
+        ),
     )
 
 
@@ -51,9 +55,10 @@ def test_the_platform_graph_from_the_catalog() -> None:
 
 
 def test_specs_carry_schema_owners_and_metadata() -> None:
+    translator = DagsterEstuaryTranslator(owners=["team:data-platform"])
     specs = {
         s.key: s
-        for a in build_estuary_assets(load_catalog())
+        for a in build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR), translator)
         for s in (a.specs if isinstance(a, dg.AssetsDefinition) else [a])
     }
     deals = specs[DEALS]
@@ -100,9 +105,12 @@ def test_one_overridden_method_changes_one_kind_of_key_and_lineage_follows() -> 
         def get_destination_asset_key(self, binding: EstuaryBinding) -> dg.AssetKey:
             return dg.AssetKey(["analytics", binding.resource["table"]])
 
-    assets = build_estuary_assets(load_catalog(), WarehouseInAnalytics())
+    assets = build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR), WarehouseInAnalytics())
     graph = (
-        dg.Definitions(assets=assets, resources={"estuary": EstuaryWorkspace(api_token="unused")})
+        dg.Definitions(
+            assets=assets,
+            resources={"estuary": EstuaryWorkspace(api_token="unused", catalog_path=str(PLATFORM_CATALOG_DIR))},
+        )
         .get_repository_def()
         .asset_graph
     )
@@ -119,8 +127,8 @@ def test_loading_the_definitions_makes_no_network_call_and_no_warning() -> None:
         socket.create_connection = refuse
         import dagster as dg
         from sophia_dagster.defs.estuary.platform import estuary_definitions
-        from sophia_dagster.estuary.resource import EstuaryWorkspace
-        resources = dg.Definitions(resources={"estuary": EstuaryWorkspace(api_token="t")})
+        from sophia_dagster.estuary.workspace import EstuaryWorkspace
+        resources = dg.Definitions(resources={"estuary": EstuaryWorkspace(api_token="t", catalog_path="unused")})
         defs = dg.Definitions.merge(estuary_definitions(), resources)
         dg.Definitions.validate_loadable(defs)
         print(len(defs.get_repository_def().asset_graph.get_all_asset_keys()))
@@ -135,7 +143,7 @@ def test_loading_the_definitions_makes_no_network_call_and_no_warning() -> None:
 def task_asset(name: str) -> dg.AssetsDefinition:
     return next(
         a
-        for a in build_estuary_assets(load_catalog())
+        for a in build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR))
         if isinstance(a, dg.AssetsDefinition) and a.node_def.name == name
     )
 

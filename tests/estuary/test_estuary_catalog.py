@@ -9,6 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import (
     CatalogError,
@@ -18,7 +19,7 @@ from sophia_dagster.estuary.catalog import (
     parse_catalog_text,
     resolve_placeholders,
 )
-from sophia_dagster.estuary.resource import EstuaryWorkspace
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 
 VALID = """
 captures:
@@ -59,7 +60,7 @@ def issues_of(path: Path) -> list[tuple[str, str, str]]:
 
 
 def test_platform_catalog_has_the_three_tasks_and_keeps_placeholders() -> None:
-    catalog = load_catalog()
+    catalog = load_catalog(PLATFORM_CATALOG_DIR)
     assert sorted(catalog.tasks) == ["sophia/hubspot", "sophia/postgres-cdc", "sophia/snowflake"]
     assert catalog.collections_of("sophia/postgres-cdc") == [
         f"sophia/postgres-cdc/{t}" for t in ("companies", "contacts", "deals", "calls", "conversations")
@@ -299,5 +300,6 @@ def test_catalogs_that_load_always_build_a_valid_asset_graph(
         return
     for task in catalog.captures.values():
         assert all(b.target in catalog.collections for b in task.bindings)
-    defs = dg.Definitions(assets=assets, resources={"estuary": EstuaryWorkspace(api_token="unused")})
+    workspace = EstuaryWorkspace(api_token="unused", catalog_path=str(path))
+    defs = dg.Definitions(assets=assets, resources={"estuary": workspace})
     dg.Definitions.validate_loadable(defs)

@@ -11,7 +11,7 @@ import pytest
 
 from sophia_dagster.estuary.errors import EstuaryAPIError, EstuaryError
 from sophia_dagster.estuary.http import EstuaryHttp, Redactor, RetryPolicy, parse_retry_after
-from sophia_dagster.estuary.resource import EstuaryWorkspace
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.estuary.conftest import make_workspace
 from tests.fakes.estuary_server import FakeEstuary, http_date_in
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sophia_dagster.estuary.catalog import CatalogError
-from sophia_dagster.estuary.client import ZERO_PUB_ID, DraftSpec
-from sophia_dagster.estuary.errors import ConcurrentChangeError, EstuaryAPIError, PublicationFailed
-from sophia_dagster.estuary.resource import EstuaryWorkspace
+from sophia_dagster.estuary.errors import ConcurrentChangeError, EstuaryAPIError, PublicationFailedError
+from sophia_dagster.estuary.publication import ZERO_PUB_ID, DraftSpec
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.estuary.conftest import CANARY, make_workspace
 from tests.fakes.estuary_server import CLIENT_ERRORS, FakeEstuary
 
@@ -86,8 +86,8 @@ def test_build_failure_raises_estuary_errors_and_deletes_the_draft(
         "endpoint": {"connector": {"image": "ghcr.io/estuary/materialize-snowflake:v4", "config": {"host": "h"}}},
         "bindings": [{"resource": {"table": "t"}, "source": "acme/never-published"}],
     }
-    with pytest.raises(PublicationFailed) as caught:
-        workspace.client.publish([DraftSpec("acme/wh", "materialization", spec, ZERO_PUB_ID)])
+    with pytest.raises(PublicationFailedError) as caught:
+        workspace.client.publish([DraftSpec("acme/wh", "materialization", spec, ZERO_PUB_ID)], detail="acme")
     assert not isinstance(caught.value, ConcurrentChangeError)
     assert caught.value.status == "buildFailed"
     assert [e.detail for e in caught.value.errors] == ["collection acme/never-published is not defined"]
@@ -100,7 +100,7 @@ def test_failed_publication_deletes_its_draft_even_when_its_errors_cannot_be_rea
     spec = {"bindings": [{"resource": {"table": "t"}, "source": "acme/never-published"}]}
     fake.fail_next("403", path="/draft_errors")
     with pytest.raises(EstuaryAPIError) as caught:
-        workspace.client.publish([DraftSpec("acme/wh", "materialization", spec, ZERO_PUB_ID)])
+        workspace.client.publish([DraftSpec("acme/wh", "materialization", spec, ZERO_PUB_ID)], detail="acme")
     assert caught.value.status == 403 and caught.value.path.endswith("/draft_errors")
     assert fake.drafts == {} and fake.count("DELETE", "/rest/v1/drafts") == 1
 

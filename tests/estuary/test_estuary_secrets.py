@@ -7,10 +7,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
-from sophia_dagster.estuary.errors import EstuaryAPIError, PublicationFailed
-from sophia_dagster.estuary.resource import EstuaryWorkspace
+from sophia_dagster.estuary.errors import EstuaryAPIError, PublicationFailedError
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.estuary.conftest import CANARY
 from tests.fakes.estuary_server import FakeEstuary
 
@@ -40,7 +41,7 @@ def test_the_canary_never_leaks(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     instance = dg.DagsterInstance.local_temp(tempdir=str(tmp_path))
-    tasks = [a for a in build_estuary_assets(load_catalog()) if isinstance(a, dg.AssetsDefinition)]
+    tasks = [a for a in build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR)) if isinstance(a, dg.AssetsDefinition)]
     fake.fail_next("503", path="/encrypt-config")  # a retry warning gets logged
     ok = dg.materialize(tasks, resources={"estuary": workspace}, instance=instance)
     assert ok.success and CANARY in json.dumps(fake.plaintext_configs)  # the secret really was used
@@ -48,7 +49,7 @@ def test_the_canary_never_leaks(
     fake.fail_builds_with("connection refused for {user}: password {credentials_password} rejected")
     failed = dg.materialize(tasks, resources={"estuary": workspace}, instance=instance, raise_on_error=False)
     assert not failed.success
-    with pytest.raises(PublicationFailed) as caught:
+    with pytest.raises(PublicationFailedError) as caught:
         workspace.publish(["sophia/postgres-cdc"])
     assert "password *** rejected" in str(caught.value)  # Estuary echoed it; we redacted it
 

@@ -7,12 +7,13 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
 from sophia_dagster.estuary.checks import CHECK_NAME, build_estuary_checks
-from sophia_dagster.estuary.resource import EstuaryWorkspace
 from sophia_dagster.estuary.sensors import ActivityCursor, SensorPlan, build_estuary_sensor, run_tick
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
+from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.fakes.estuary_server import FakeEstuary
 
 PG, SNOW, HUB = "sophia/postgres-cdc", "sophia/snowflake", "sophia/hubspot"
@@ -29,7 +30,7 @@ def published(fake: FakeEstuary, workspace: EstuaryWorkspace) -> EstuaryWorkspac
 
 def tick(workspace: EstuaryWorkspace, cursor: str | None = None) -> Any:
     """One evaluation the way the daemon runs it."""
-    sensor = build_estuary_sensor(load_catalog())
+    sensor = build_estuary_sensor(load_catalog(PLATFORM_CATALOG_DIR))
     with dg.build_sensor_context(resources={"estuary": workspace}, cursor=cursor) as context:
         return sensor.evaluate_tick(context)
 
@@ -65,7 +66,7 @@ def test_later_ticks_report_only_new_documents(fake: FakeEstuary, published: Est
 
 
 def test_a_new_hour_bucket_starts_from_zero(fake: FakeEstuary, published: EstuaryWorkspace) -> None:
-    plan = SensorPlan.build(load_catalog(), DagsterEstuaryTranslator())
+    plan = SensorPlan.build(load_catalog(PLATFORM_CATALOG_DIR), DagsterEstuaryTranslator())
     previous = this_hour() - timedelta(hours=1)
     fake.add_stats(PG, previous, bindings={f"{PG}/deals": (4, 40)})
     first = run_tick(published, plan, ActivityCursor(), now=previous + timedelta(minutes=30))
@@ -101,7 +102,7 @@ def test_late_documents_of_an_older_hour_never_show_as_the_latest_activity(
 def test_documents_counted_late_into_an_ended_hour_are_still_reported(
     fake: FakeEstuary, published: EstuaryWorkspace
 ) -> None:
-    plan = SensorPlan.build(load_catalog(), DagsterEstuaryTranslator())
+    plan = SensorPlan.build(load_catalog(PLATFORM_CATALOG_DIR), DagsterEstuaryTranslator())
     previous = this_hour() - timedelta(hours=1)
     fake.add_stats(PG, previous, bindings={f"{PG}/deals": (4, 40)})
     first = run_tick(published, plan, ActivityCursor(), now=previous + timedelta(minutes=59))
@@ -161,7 +162,7 @@ def test_requests_per_tick_scale_with_ceil_n_over_100(fake: FakeEstuary, publish
 
 def test_the_requested_checks_run_and_report_estuarys_status(fake: FakeEstuary, published: EstuaryWorkspace) -> None:
     fake.set_status(HUB, "error", "authentication failed")
-    catalog, translator = load_catalog(), DagsterEstuaryTranslator()
+    catalog, translator = load_catalog(PLATFORM_CATALOG_DIR), DagsterEstuaryTranslator()
     (request,) = tick(published).run_requests
     result = dg.materialize(
         [

@@ -7,9 +7,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
 from sophia_dagster.embedded.demo import TABLES, seed_demo
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR, load_catalog
+from sophia_dagster.estuary.catalog import load_catalog
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from sophia_dagster.dataplane.hubspot import CrmObject, HubSpotApi, HubSpotAuthError, HubSpotCapture, millis
 from sophia_dagster.estuary.http import RetryPolicy
-from sophia_dagster.estuary.local.hubspot import CrmObject, HubSpotApi, HubSpotAuthError, HubSpotCapture, millis
 from tests.fakes.hubspot_server import FakeHubSpot, hubspot_server
 
 CONTACTS = CrmObject("contacts", "acme/hubspot/contacts")
@@ -76,7 +76,7 @@ def test_archived_records_become_deletes(hubspot: FakeHubSpot, url: str) -> None
 
 def test_search_pages_past_the_10000_result_window(hubspot: FakeHubSpot, url: str, monkeypatch) -> None:
     monkeypatch.setattr("tests.fakes.hubspot_server.SEARCH_MAX_OFFSET", 450)
-    monkeypatch.setattr("sophia_dagster.estuary.local.hubspot.SEARCH_WINDOW", 450)
+    monkeypatch.setattr("sophia_dagster.dataplane.hubspot.SEARCH_WINDOW", 450)
     ids = [hubspot.create("deals", dealname=str(i)) for i in range(700)]
     batch = capture(hubspot, url).changes(DEALS, 0)
     assert [d["id"] for d in batch.documents] == ids

@@ -21,10 +21,10 @@ import psycopg
 import pytest
 import yaml
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.embedded.demo import seed_demo
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres, stop_embedded_postgres
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR
-from sophia_dagster.estuary.local.resource import LocalDataPlane
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource, stop_embedded_warehouse
 
 DEMO_TABLES = ("companies", "contacts", "deals", "calls", "conversations")
@@ -64,6 +64,10 @@ def zoo_row(key: int, rng: random.Random) -> tuple:
     )
 
 
+WAREHOUSE = {"warehouse_database": "SOPHIA", "warehouse_schema": "RAW"}
+"""Where the data plane writes when a materialization's config names no database or schema."""
+
+
 @dataclass
 class Env:
     """One test's world: state dir, source DSN, catalog dir and the data plane running it."""
@@ -73,7 +77,9 @@ class Env:
     catalog_dir: Path
 
     def plane(self, **kwargs: Any) -> LocalDataPlane:
-        return LocalDataPlane(state_dir=str(self.state_dir), catalog_path=str(self.catalog_dir), **kwargs)
+        return LocalDataPlane(
+            state_dir=str(self.state_dir), catalog_path=str(self.catalog_dir), **{**WAREHOUSE, **kwargs}
+        )
 
     def source(self) -> psycopg.Connection:
         return psycopg.connect(self.dsn, autocommit=True)

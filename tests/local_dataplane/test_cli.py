@@ -4,8 +4,8 @@ SIGTERM, and one clean line (no traceback) when the configuration is unusable.""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys

@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from sophia_dagster.dataplane import sessions
 from sophia_dagster.embedded.demo import generate_changes
-from sophia_dagster.estuary.local import sessions
 from tests.local_dataplane.conftest import Env, assert_tables_equal, write_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def _start_runner(env: Env, log: Path) -> subprocess.Popen:
     command = [
         sys.executable,
         "-m",
-        "sophia_dagster.estuary.local.cli",
+        "sophia_dagster.dataplane.cli",
         "--state-dir",
         str(env.state_dir),
         "--catalog",

@@ -11,13 +11,15 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
+from sophia_dagster.dataplane.cli import main as flow_cli
+from sophia_dagster.dataplane.errors import DataPlaneError
+from sophia_dagster.dataplane.runtime import LocalDataPlane
+from sophia_dagster.dataplane.state import FlowState
 from sophia_dagster.estuary.assets import build_task_assets
 from sophia_dagster.estuary.catalog import load_catalog
-from sophia_dagster.estuary.local.cli import main as flow_cli
-from sophia_dagster.estuary.local.resource import LocalDataPlane, LocalDataPlaneError
-from sophia_dagster.estuary.local.state import FlowState
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
-from tests.local_dataplane.conftest import DEMO_TABLES, Env, assert_tables_equal, write_catalog
+from tests.local_dataplane.conftest import DEMO_TABLES, WAREHOUSE, Env, assert_tables_equal, write_catalog
 
 NOTES_SCHEMA = {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}
 
@@ -80,9 +82,7 @@ def test_a_dropped_slot_stops_with_a_clear_message_and_reset_recovers(env: Env, 
     with env.source() as conn:
         conn.execute("SELECT pg_drop_replication_slot('flow_slot')")
         conn.execute("DELETE FROM calls WHERE deal_id < 100")
-    with pytest.raises(
-        LocalDataPlaneError, match=r"replication slot 'flow_slot' .* no longer exists.*sophia-flow reset"
-    ):
+    with pytest.raises(DataPlaneError, match=r"replication slot 'flow_slot' .* no longer exists.*sophia-flow reset"):
         plane.run("sophia/postgres-cdc")
     assert plane.status(["sophia/postgres-cdc"])[0].status == "error"
     args = ["--state-dir", str(env.state_dir), "--catalog", str(env.catalog_dir)]
@@ -102,7 +102,7 @@ def test_a_warehouse_error_is_recorded_so_status_shows_the_failed_run(env: Env) 
         conn.cursor().execute("CREATE VIEW deals AS SELECT 1 AS unrelated")
     with env.source() as conn:
         conn.execute("UPDATE deals SET probability = 7 WHERE id <= 3")
-    with pytest.raises(LocalDataPlaneError):
+    with pytest.raises(DataPlaneError):
         plane.run("sophia/postgres-cdc")
     (status,) = plane.status(["sophia/postgres-cdc"])
     assert status.status == "error" and status.controller_failures == 1
@@ -113,11 +113,11 @@ def test_tables_without_a_primary_key_are_refused_at_publish_unless_replica_iden
         conn.execute("CREATE TABLE notes (id int, body text)")
     write_catalog(env.catalog_dir, extra_tables={"notes": NOTES_SCHEMA})
     plane = env.plane()
-    with pytest.raises(LocalDataPlaneError, match=r"public\.notes has no primary key.*REPLICA IDENTITY FULL"):
+    with pytest.raises(DataPlaneError, match=r"public\.notes has no primary key.*REPLICA IDENTITY FULL"):
         plane.publish(["sophia/postgres-cdc"])
     keyed_elsewhere = {"type": "object", "properties": {"note_id": {"type": "integer"}}}
     write_catalog(env.catalog_dir, extra_tables={"notes": keyed_elsewhere}, keys={"notes": ["/note_id"]})
-    with pytest.raises(LocalDataPlaneError, match=r"keyed on \['note_id'\], which table public\.notes lacks"):
+    with pytest.raises(DataPlaneError, match=r"keyed on \['note_id'\], which table public\.notes lacks"):
         plane.publish(["sophia/postgres-cdc"])
     write_catalog(env.catalog_dir, extra_tables={"notes": NOTES_SCHEMA})
     with env.source() as conn:
@@ -140,7 +140,7 @@ def test_pause_resume_status_and_stats(env: Env, monkeypatch: pytest.MonkeyPatch
     assert [s.status for s in plane.status(names)] == ["warning", "warning", "warning"]
     plane.pause("sophia/postgres-cdc")
     assert plane.status(["sophia/postgres-cdc"])[0].status == "taskDisabled"
-    with pytest.raises(LocalDataPlaneError, match="paused"):
+    with pytest.raises(DataPlaneError, match="paused"):
         plane.run("sophia/postgres-cdc")
     plane.resume("sophia/postgres-cdc")
     plane.run("sophia/postgres-cdc")
@@ -178,7 +178,7 @@ def test_a_slot_advanced_behind_our_back_stops_before_writing(env: Env) -> None:
     with env.source() as conn:
         conn.execute("UPDATE deals SET probability = 2 WHERE id = 1")
         conn.execute("SELECT pg_replication_slot_advance('flow_slot', pg_current_wal_lsn())")
-    with pytest.raises(LocalDataPlaneError, match="was advanced to .* beyond the warehouse checkpoint"):
+    with pytest.raises(DataPlaneError, match="was advanced to .* beyond the warehouse checkpoint"):
         plane.run("sophia/postgres-cdc")
 
 
@@ -221,8 +221,13 @@ def test_a_corrupt_state_file_is_named(tmp_path) -> None:
 
 
 def test_an_unreachable_source_fails_the_run_and_shows_in_status(tmp_path) -> None:
-    plane = LocalDataPlane(state_dir=str(tmp_path), postgres_dsn="postgresql://postgres@127.0.0.1:1/sophia")
-    with pytest.raises(LocalDataPlaneError, match="cannot start sophia/postgres-cdc"):
+    plane = LocalDataPlane(
+        state_dir=str(tmp_path),
+        catalog_path=str(PLATFORM_CATALOG_DIR),
+        postgres_dsn="postgresql://postgres@127.0.0.1:1/sophia",
+        **WAREHOUSE,
+    )
+    with pytest.raises(DataPlaneError, match="cannot start sophia/postgres-cdc"):
         plane.run("sophia/postgres-cdc")
     (status,) = plane.status(["sophia/postgres-cdc"])
     assert status.status == "error" and "127.0.0.1" in status.message

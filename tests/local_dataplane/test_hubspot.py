@@ -10,13 +10,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from sophia_dagster.embedded.demo import SOURCE_SETUP
 from sophia_dagster.embedded.postgres import stop_embedded_postgres
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
-from sophia_dagster.estuary.local.resource import LocalDataPlane
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.warehouse.embedded import stop_embedded_warehouse
 from tests.fakes.hubspot_server import FakeHubSpot, hubspot_server
-from tests.local_dataplane.conftest import Env, write_catalog
+from tests.local_dataplane.conftest import WAREHOUSE, Env, write_catalog
 
 TOKEN = "HUBSPOT_ACCESS_TOKEN"
 
@@ -81,7 +82,8 @@ def test_materialize_all_on_a_fresh_state_dir_leaves_hubspot_out(tmp_path: Path,
     plane = LocalDataPlane(
         state_dir=str(state_dir),
         catalog_path=str(tmp_path / "catalog"),
-        embedded_source_setup="sophia_dagster.embedded.demo:seed_demo",
+        embedded_source_setup=SOURCE_SETUP,
+        **WAREHOUSE,
     )
     assets = [a for a in build_estuary_assets(load_catalog(tmp_path / "catalog")) if isinstance(a, dg.AssetsDefinition)]
     instance = dg.DagsterInstance.ephemeral()

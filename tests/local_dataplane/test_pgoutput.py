@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from sophia_dagster.estuary.local import pgoutput
-from sophia_dagster.estuary.local.capture import PostgresCapture, SourceTable
-from sophia_dagster.estuary.local.values import converter, parse_array
+from sophia_dagster.dataplane import pgoutput
+from sophia_dagster.dataplane.capture import PostgresCapture, SourceTable
+from sophia_dagster.dataplane.values import converter, parse_array
 from tests.local_dataplane.conftest import TYPE_ZOO_SQL, Env, zoo_row
 
 

@@ -6,8 +6,9 @@ resource (EstuaryWorkspace in dev/prod, the embedded data plane locally) is boun
 
 import dagster as dg
 
+from sophia_dagster.config import PLATFORM_CATALOG_DIR
 from sophia_dagster.estuary.assets import build_estuary_assets
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR, load_catalog
+from sophia_dagster.estuary.catalog import load_catalog
 from sophia_dagster.estuary.checks import build_estuary_checks
 from sophia_dagster.estuary.sensors import build_estuary_sensor
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator
@@ -20,7 +21,7 @@ def estuary_definitions() -> dg.Definitions:
     The activity sensor runs by default: Estuary writes continuously, and the sensor is what shows it.
     """
     catalog = load_catalog(PLATFORM_CATALOG_DIR)
-    translator = DagsterEstuaryTranslator()
+    translator = DagsterEstuaryTranslator(owners=["team:data-platform"])
     return dg.Definitions(
         assets=build_estuary_assets(catalog, translator),
         asset_checks=build_estuary_checks(catalog, translator),

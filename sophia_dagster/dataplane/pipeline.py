@@ -24,20 +24,17 @@ from typing import Any
 
 from dagster_snowflake import SnowflakeResource
 
-from sophia_dagster.estuary.local import sessions
-from sophia_dagster.estuary.local.capture import Change, PostgresCapture, Transaction
-from sophia_dagster.estuary.local.materialize import Column, Load, Materializer, TableBinding, use_schema
-from sophia_dagster.estuary.local.pgoutput import lsn_to_str
-from sophia_dagster.estuary.local.plan import Plan, source_columns
-from sophia_dagster.estuary.local.state import FlowState
+from sophia_dagster.dataplane import sessions
+from sophia_dagster.dataplane.capture import Change, PostgresCapture, Transaction
+from sophia_dagster.dataplane.errors import DataPlaneError
+from sophia_dagster.dataplane.materialize import Column, Load, Materializer, TableBinding, use_schema
+from sophia_dagster.dataplane.pgoutput import lsn_to_str
+from sophia_dagster.dataplane.plan import Plan, source_columns
+from sophia_dagster.dataplane.state import FlowState
 
 logger = logging.getLogger(__name__)
 OPS = {"c": "inserted", "u": "updated", "d": "deleted"}
 IDLE_CHECKPOINT_SECONDS = 5.0
-
-
-class DataPlaneError(RuntimeError):
-    """The data plane stopped to avoid losing or duplicating data; the message says why and what to do."""
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""``LocalDataPlane``: the Estuary runtime of ``local``, running the catalog's PostgreSQL captures and
-Snowflake materializations in-process against the embedded source and warehouse.
+"""``LocalDataPlane``: the data plane as an :class:`~sophia_dagster.estuary.runtime.EstuaryRuntime`, running the
+catalog's PostgreSQL and HubSpot captures and Snowflake materializations in-process against the embedded source and
+warehouse.
 """
 
 from __future__ import annotations
@@ -17,31 +18,21 @@ import psycopg
 import snowflake.connector
 from pydantic import Field
 
+from sophia_dagster.dataplane.capture import SESSION_SETUP
+from sophia_dagster.dataplane.errors import CaptureError, DataPlaneError, NotRunnableHereError
+from sophia_dagster.dataplane.hubspot import DEFAULT_API_URL, HubSpotApi, HubSpotCapture, HubSpotError
+from sophia_dagster.dataplane.hubspot_pipeline import HubSpotPipeline, build_hubspot_plan, token_variable
+from sophia_dagster.dataplane.materialize import quote
+from sophia_dagster.dataplane.pgoutput import lsn_to_str
+from sophia_dagster.dataplane.pipeline import Pipeline, RunReport
+from sophia_dagster.dataplane.plan import HUBSPOT_CONNECTORS, Plan, build_plan, captures_of, runnable_reason
+from sophia_dagster.dataplane.state import FlowState
 from sophia_dagster.embedded.postgres import ensure_embedded_postgres
 from sophia_dagster.estuary.catalog import Catalog
-from sophia_dagster.estuary.errors import EstuaryError, TaskNotReady
-from sophia_dagster.estuary.local.capture import SESSION_SETUP, CaptureError
-from sophia_dagster.estuary.local.hubspot import DEFAULT_API_URL, HubSpotApi, HubSpotCapture, HubSpotError
-from sophia_dagster.estuary.local.hubspot_pipeline import HubSpotPipeline, build_hubspot_plan, token_variable
-from sophia_dagster.estuary.local.materialize import quote
-from sophia_dagster.estuary.local.pgoutput import lsn_to_str
-from sophia_dagster.estuary.local.pipeline import DataPlaneError, Pipeline, RunReport
-from sophia_dagster.estuary.local.plan import (
-    HUBSPOT_CONNECTORS,
-    NotRunnableHere,
-    Plan,
-    build_plan,
-    captures_of,
-    runnable_reason,
-)
-from sophia_dagster.estuary.local.state import FlowState
+from sophia_dagster.estuary.errors import TaskNotReadyError
 from sophia_dagster.estuary.models import BindingStats, PublishResult, TaskStats, TaskStatus
-from sophia_dagster.estuary.resource import EstuaryRuntime
+from sophia_dagster.estuary.runtime import EstuaryRuntime
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
-
-
-class LocalDataPlaneError(EstuaryError):
-    """The embedded data plane refused or failed to run a task; the message says which and why."""
 
 
 class LocalDataPlane(EstuaryRuntime):
@@ -51,7 +42,7 @@ class LocalDataPlane(EstuaryRuntime):
     names (``${HUBSPOT_ACCESS_TOKEN}``) is set; otherwise they are not run, with a warning naming it.
     """
 
-    state_dir: str = Field(default=".sophia", description="Where the embedded engines and the data plane keep state")
+    state_dir: str = Field(description="Where the embedded engines and the data plane keep state")
     postgres_dsn: str | None = Field(
         default=None, description="Source PostgreSQL DSN (wal_level=logical); the embedded server when unset"
     )
@@ -60,6 +51,8 @@ class LocalDataPlane(EstuaryRuntime):
         description="'module:function' called with the embedded server's DSN before it is used (e.g. to create "
         "and seed the captured tables), so whichever asset runs first finds the source ready",
     )
+    warehouse_database: str = Field(description="Warehouse database of a materialization whose config names none")
+    warehouse_schema: str = Field(description="Warehouse schema of a materialization whose config names none")
     hubspot_api_url: str = Field(default=DEFAULT_API_URL, description="HubSpot's API base URL")
     batch_messages: int = Field(default=50_000, description="pgoutput messages read per warehouse commit at most")
 
@@ -79,17 +72,23 @@ class LocalDataPlane(EstuaryRuntime):
         return dsn
 
     def plan(self, task: str, catalog: Catalog | None = None) -> Plan:
-        """The plan of the PostgreSQL capture ``task`` is or reads from; raises ``LocalDataPlaneError`` otherwise."""
+        """The plan of the PostgreSQL capture ``task`` is or reads from; raises ``DataPlaneError`` otherwise."""
         catalog = catalog or self.load_catalog()
         postgres = [c for c in captures_of(catalog, task) if not self._is_hubspot(catalog, c)]
         if not postgres:
-            raise LocalDataPlaneError(f"{task} reads from no PostgreSQL capture that runs here")
+            raise DataPlaneError(f"{task} reads from no PostgreSQL capture that runs here")
         try:
             with psycopg.connect(self.source_dsn(), autocommit=True) as conn:
                 conn.execute(SESSION_SETUP)
-                return build_plan(catalog, postgres[0], conn)
-        except NotRunnableHere as exc:
-            raise LocalDataPlaneError(str(exc)) from None
+                return build_plan(
+                    catalog,
+                    postgres[0],
+                    conn,
+                    default_database=self.warehouse_database,
+                    default_schema=self.warehouse_schema,
+                )
+        except NotRunnableHereError as exc:
+            raise DataPlaneError(str(exc)) from None
 
     def pipeline(self, task: str) -> Pipeline:
         """The PostgreSQL pipeline of ``task`` (close it after use)."""
@@ -120,7 +119,7 @@ class LocalDataPlane(EstuaryRuntime):
         """The captures ``task`` runs (those feeding ``collections`` when given) and why others are left out."""
         catalog = self.load_catalog()
         if reason := runnable_reason(catalog, task):
-            raise LocalDataPlaneError(reason)
+            raise DataPlaneError(reason)
         run, skipped = [], {}
         for capture in captures_of(catalog, task):
             if collections is not None and not collections & set(catalog.collections_of(capture)):
@@ -140,10 +139,10 @@ class LocalDataPlane(EstuaryRuntime):
         recorded for ``status`` and what moved is kept for the assets' next report.
         """
         if self.flow_state.task(task).get("disabled"):
-            raise LocalDataPlaneError(f"{task} is paused; resume it first")
+            raise DataPlaneError(f"{task} is paused; resume it first")
         names = captures if captures is not None else self.runnable_captures(task)[0]
         if not names:
-            raise LocalDataPlaneError(f"{task}: no capture feeding it can run here")
+            raise DataPlaneError(f"{task}: no capture feeding it can run here")
         if len(names) == 1:
             return self._run_one(names[0], until_caught_up, **kwargs)
         with ThreadPoolExecutor(len(names)) as pool:
@@ -155,12 +154,12 @@ class LocalDataPlane(EstuaryRuntime):
             pipeline = self._pipeline_of(capture)
         except (psycopg.Error, snowflake.connector.errors.Error) as exc:
             self.flow_state.record_run([capture], str(exc))
-            raise LocalDataPlaneError(f"cannot start {capture}: {exc}") from None
+            raise DataPlaneError(f"cannot start {capture}: {exc}") from None
         try:
             report = pipeline.run(until_caught_up=until_caught_up, **kwargs)
-        except (DataPlaneError, CaptureError, HubSpotError, psycopg.Error, snowflake.connector.errors.Error) as exc:
+        except (DataPlaneError, HubSpotError, psycopg.Error, snowflake.connector.errors.Error) as exc:
             self.flow_state.record_run(list(pipeline.plan.tasks), str(exc))
-            raise LocalDataPlaneError(str(exc)) from None
+            raise DataPlaneError(str(exc)) from None
         finally:
             pipeline.close()
         self.flow_state.record_run(list(pipeline.plan.tasks), None, report.lsn or None)
@@ -171,7 +170,7 @@ class LocalDataPlane(EstuaryRuntime):
         catalog = self.load_catalog()
         if not self._is_hubspot(catalog, capture):
             return self.pipeline(capture)
-        plan = build_hubspot_plan(catalog, capture)
+        plan = build_hubspot_plan(catalog, capture, self.warehouse_database, self.warehouse_schema)
         variable = token_variable(catalog, capture) or "the HubSpot access token"
         api = HubSpotApi(os.environ.get(variable, ""), self.hubspot_api_url, token_name=variable)
         warehouse = embedded_snowflake_resource(Path(self.state_dir), plan.database, plan.schema)
@@ -188,19 +187,20 @@ class LocalDataPlane(EstuaryRuntime):
         names = list(names or catalog.tasks)
         for name in names:
             if name not in catalog.tasks:
-                raise LocalDataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
+                raise DataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
             if runnable_reason(catalog, name) or self._is_hubspot(catalog, name):
                 continue
+            plan = self.plan(name, catalog)
             pipeline = Pipeline(
-                self.plan(name, catalog),
+                plan,
                 self.source_dsn(),
-                embedded_snowflake_resource(Path(self.state_dir)),
+                embedded_snowflake_resource(Path(self.state_dir), plan.database, plan.schema),
                 self.flow_state,
             )
             try:
                 pipeline.capture.validate() if dry_run else pipeline.prepare()
             except CaptureError as exc:
-                raise LocalDataPlaneError(f"cannot publish {name}: {exc}") from None
+                raise DataPlaneError(f"cannot publish {name}: {exc}") from None
             finally:
                 pipeline.close()
         pub_id = "0" * 16 if dry_run else self.flow_state.publish(names)
@@ -234,8 +234,8 @@ class LocalDataPlane(EstuaryRuntime):
         for name in names:
             try:
                 self.run(name, wait_seconds=timeout_seconds)
-            except LocalDataPlaneError as exc:
-                raise TaskNotReady(f"{name} is not caught up: {exc}") from None
+            except DataPlaneError as exc:
+                raise TaskNotReadyError(f"{name} is not caught up: {exc}") from None
         return self.status(names)
 
     def materialize(
@@ -250,7 +250,7 @@ class LocalDataPlane(EstuaryRuntime):
         wanted = {key: collections[index] for key, index in selected.items()}
         try:
             captures, skipped = self.runnable_captures(task, set(wanted.values()))
-        except LocalDataPlaneError as exc:
+        except DataPlaneError as exc:
             raise dg.Failure(description=str(exc), metadata={"estuary/reason": str(exc)}) from None
         for reason in skipped.values():
             context.log.warning(reason)
@@ -259,7 +259,7 @@ class LocalDataPlane(EstuaryRuntime):
             return
         try:
             report = self.run(task, captures=captures, wait_seconds=self.caught_up_timeout_seconds)
-        except LocalDataPlaneError as exc:
+        except DataPlaneError as exc:
             raise dg.Failure(description=str(exc)) from None
         context.log.info(f"{task} caught up in {report.duration_seconds:.1f}s ({dict(report.totals())})")
         reported = {key: collection for key, collection in wanted.items() if collection not in left_out}
@@ -281,7 +281,10 @@ class LocalDataPlane(EstuaryRuntime):
             config = materialization.endpoint.connector.config
             for binding in materialization.bindings:
                 if binding.source_name in collections and (name == task or task not in catalog.materializations):
-                    place = (str(config.get("database", "SOPHIA")), str(config.get("schema", "RAW")))
+                    place = (
+                        str(config.get("database", self.warehouse_database)),
+                        str(config.get("schema", self.warehouse_schema)),
+                    )
                     tables.setdefault(binding.source_name, (*place, binding.resource["table"]))
         if not tables:
             return {}
@@ -296,7 +299,7 @@ class LocalDataPlane(EstuaryRuntime):
     # internals ---------------------------------------------------------------------------------------------
     def _known(self, name: str) -> None:
         if name not in self.load_catalog().tasks:
-            raise LocalDataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
+            raise DataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
 
     def _status(self, catalog: Catalog, name: str) -> TaskStatus:
         spec_type = catalog.spec_type(name)

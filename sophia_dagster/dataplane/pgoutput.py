@@ -11,6 +11,8 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sophia_dagster.dataplane.errors import DecodeError
+
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -129,10 +131,6 @@ class LogicalMessage:
 
 
 Message = Begin | Commit | Origin | Relation | TypeInfo | Insert | Update | Delete | Truncate | LogicalMessage
-
-
-class DecodeError(ValueError):
-    """The bytes are not a pgoutput v1 message this decoder understands."""
 
 
 class _Reader:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Self, TextIO
 
-from sophia_dagster.estuary.local.pipeline import RunReport
+from sophia_dagster.dataplane.pipeline import RunReport
 
 
 def status_line(report: RunReport, rate: float) -> str:
@@ -29,7 +29,7 @@ class LiveStatus:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sophia-flow-status", daemon=True)
 
-    def __enter__(self) -> LiveStatus:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg import sql
 
-from sophia_dagster.estuary.local.values import (
+from sophia_dagster.dataplane.values import (
     ARRAY_ELEMENTS,
     BOOL_OID,
     BYTEA_OID,

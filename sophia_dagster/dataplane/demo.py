@@ -8,18 +8,16 @@ from typing import Any
 
 import psycopg
 
+from sophia_dagster.dataplane.pgoutput import lsn_to_str
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.embedded.demo import TABLES, generate_changes, seed_demo
-from sophia_dagster.estuary.local.pgoutput import lsn_to_str
-from sophia_dagster.estuary.local.resource import LocalDataPlane
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
 
-TASK = "sophia/postgres-cdc"
 
-
-def source_and_warehouse_counts(plane: LocalDataPlane) -> dict[str, dict[str, int]]:
-    """Rows of each demo table in the source, and live rows of its warehouse table."""
+def source_and_warehouse_counts(plane: LocalDataPlane, task: str) -> dict[str, dict[str, int]]:
+    """Rows of each demo table in the source, and live rows of its warehouse table, as ``task`` moved them."""
     dsn = plane.source_dsn()
-    plan = plane.plan(TASK)
+    plan = plane.plan(task)
     live = "" if plan.hard_delete else " WHERE \"_meta/op\" <> 'd'"
     with (
         psycopg.connect(dsn) as source,
@@ -37,18 +35,18 @@ def source_and_warehouse_counts(plane: LocalDataPlane) -> dict[str, dict[str, in
 
 
 def run_demo(
-    plane: LocalDataPlane, changes: int = 2_000, say: Callable[[str], Any] = print
+    plane: LocalDataPlane, task: str, changes: int = 2_000, say: Callable[[str], Any] = print
 ) -> dict[str, dict[str, int]]:
-    """Seed, backfill, stream a burst of ``changes`` and catch up; returns the final counts per table."""
+    """Seed, backfill, stream a burst of ``changes`` through ``task`` and catch up; returns the counts per table."""
     dsn = plane.source_dsn()
     say("seeded the demo source" if seed_demo(dsn) else "demo source already seeded")
-    first = plane.run(TASK)
+    first = plane.run(task)
     say(f"backfill: {first.backfilled or 'already done'}; caught up at {lsn_to_str(first.lsn)}")
     burst = generate_changes(dsn, changes)
     say(f"live changes committed in PostgreSQL: {burst}")
-    second = plane.run(TASK)
+    second = plane.run(task)
     say(f"streamed {dict(second.totals())} in {second.duration_seconds:.2f}s; lag {second.lag_bytes} bytes")
-    counts = source_and_warehouse_counts(plane)
+    counts = source_and_warehouse_counts(plane, task)
     report_counts(counts, say)
     return counts
 

@@ -18,13 +18,14 @@ from typing import Any
 
 from dagster_snowflake import SnowflakeResource
 
+from sophia_dagster.dataplane import sessions
+from sophia_dagster.dataplane.errors import DataPlaneError
+from sophia_dagster.dataplane.hubspot import Batch, CrmObject, HubSpotCapture, HubSpotError
+from sophia_dagster.dataplane.materialize import Column, Load, Materializer, TableBinding, use_schema
+from sophia_dagster.dataplane.pipeline import RunReport
+from sophia_dagster.dataplane.plan import key_fields, materialization_of, schema_type
+from sophia_dagster.dataplane.state import FlowState
 from sophia_dagster.estuary.catalog import Catalog, iter_placeholders
-from sophia_dagster.estuary.local import sessions
-from sophia_dagster.estuary.local.hubspot import Batch, CrmObject, HubSpotCapture, HubSpotError
-from sophia_dagster.estuary.local.materialize import Column, Load, Materializer, TableBinding, use_schema
-from sophia_dagster.estuary.local.pipeline import DataPlaneError, RunReport
-from sophia_dagster.estuary.local.plan import key_fields, materialization_of, schema_type
-from sophia_dagster.estuary.local.state import FlowState
 
 logger = logging.getLogger(__name__)
 HUBSPOT_CONNECTORS = frozenset({"source-hubspot-native"})
@@ -58,8 +59,9 @@ def token_variable(catalog: Catalog, capture: str) -> str | None:
     return next((variable for variable, _ in iter_placeholders(token)), None)
 
 
-def build_hubspot_plan(catalog: Catalog, capture: str) -> HubSpotPlan:
-    """The plan that runs HubSpot capture ``capture`` and the warehouse bindings reading its collections."""
+def build_hubspot_plan(catalog: Catalog, capture: str, default_database: str, default_schema: str) -> HubSpotPlan:
+    """The plan that runs HubSpot capture ``capture`` and the warehouse bindings reading its collections
+    (in ``default_database``/``default_schema`` when the materialization's config names none)."""
     model = catalog.captures[capture]
     by_collection = {b.target: b.resource["name"] for b in model.bindings if not b.disable}
     name, materialization = materialization_of(catalog, set(by_collection))
@@ -80,8 +82,8 @@ def build_hubspot_plan(catalog: Catalog, capture: str) -> HubSpotPlan:
         objects=objects,
         bindings=tuple(bindings),
         hard_delete=bool(config.get("hardDelete", False)),
-        database=str(config.get("database", "SOPHIA")),
-        schema=str(config.get("schema", "RAW")),
+        database=str(config.get("database", default_database)),
+        schema=str(config.get("schema", default_schema)),
     )
 
 

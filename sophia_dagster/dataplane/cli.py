@@ -1,6 +1,6 @@
 """``sophia-flow``: run the embedded data plane from a shell.
 
-sophia-flow run [TASK]            stream continuously (Ctrl-C or ``pause`` stops it)
+sophia-flow run [TASK]            stream continuously with a live status line (Ctrl-C, SIGTERM or ``pause`` stop it)
 sophia-flow run --once [TASK]     run until caught up with the source, print what moved
 sophia-flow status|stats [TASK...]
 sophia-flow publish|pause|resume|reset TASK
@@ -17,28 +17,23 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sophia_dagster.config import ConfigError
+from sophia_dagster.config import PLATFORM_CATALOG_DIR, PLATFORM_CDC_TASK, ConfigError, get_settings
+from sophia_dagster.dataplane.demo import run_demo
+from sophia_dagster.dataplane.pgoutput import lsn_to_str
+from sophia_dagster.dataplane.pipeline import RunReport
+from sophia_dagster.dataplane.progress import LiveStatus
+from sophia_dagster.dataplane.runtime import LocalDataPlane
 from sophia_dagster.embedded.demo import SOURCE_SETUP
-from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR, CatalogError
 from sophia_dagster.estuary.errors import EstuaryError
-from sophia_dagster.estuary.local.capture import CaptureError
-from sophia_dagster.estuary.local.demo import run_demo
-from sophia_dagster.estuary.local.hubspot import HubSpotError
-from sophia_dagster.estuary.local.pgoutput import lsn_to_str
-from sophia_dagster.estuary.local.pipeline import DataPlaneError, RunReport
-from sophia_dagster.estuary.local.progress import LiveStatus
-from sophia_dagster.estuary.local.resource import LocalDataPlane
-
-DEFAULT_TASK = "sophia/postgres-cdc"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sophia-flow", description="Run the Flow catalog in the embedded data plane.")
-    parser.add_argument("--state-dir", default=None, help="state directory (default: STATE_DIR setting, ./.sophia)")
+    parser.add_argument("--state-dir", default=None, help="state directory (default: the STATE_DIR setting)")
     parser.add_argument("--catalog", default=str(PLATFORM_CATALOG_DIR), help="flow.yaml file or directory")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="stream changes (continuously unless --once)")
-    run.add_argument("task", nargs="?", default=DEFAULT_TASK)
+    run.add_argument("task", nargs="?", default=PLATFORM_CDC_TASK)
     run.add_argument("--once", action="store_true", help="stop once caught up with the source's current LSN")
     run.add_argument("--poll-seconds", type=float, default=0.05)
     for name in ("status", "stats"):
@@ -52,19 +47,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plane(args: argparse.Namespace) -> LocalDataPlane:
+    settings = get_settings()
+    common = {
+        "catalog_path": args.catalog,
+        "warehouse_database": settings.snowflake_database,
+        "warehouse_schema": settings.snowflake_schema,
+        "embedded_source_setup": SOURCE_SETUP,
+        "hubspot_api_url": settings.hubspot_api_url,
+    }
     if args.state_dir is None:
-        from sophia_dagster.config import get_settings
-
-        settings = get_settings()
         dsn = settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None
-        return LocalDataPlane(
-            state_dir=str(settings.state_dir),
-            postgres_dsn=dsn,
-            catalog_path=args.catalog,
-            embedded_source_setup=SOURCE_SETUP,
-            hubspot_api_url=settings.hubspot_api_url,
-        )
-    return LocalDataPlane(state_dir=args.state_dir, catalog_path=args.catalog, embedded_source_setup=SOURCE_SETUP)
+        return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn, **common)
+    return LocalDataPlane(state_dir=args.state_dir, **common)
 
 
 def _run(plane: LocalDataPlane, args: argparse.Namespace) -> dict:
@@ -88,7 +82,7 @@ def _command(plane: LocalDataPlane, args: argparse.Namespace) -> object:
     if args.command == "run":
         return _run(plane, args)
     if args.command == "demo":
-        return run_demo(plane, args.changes, say=lambda line: print(line, file=sys.stderr))
+        return run_demo(plane, PLATFORM_CDC_TASK, args.changes, say=lambda line: print(line, file=sys.stderr))
     if args.command == "status":
         names = args.tasks or list(plane.load_catalog().tasks)
         return [status.model_dump() for status in plane.status(names)]
@@ -126,7 +120,7 @@ def _main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"sophia-flow: {exc}", file=sys.stderr)
         return 2
-    except (EstuaryError, CatalogError, DataPlaneError, CaptureError, HubSpotError) as exc:
+    except EstuaryError as exc:
         print(f"sophia-flow: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2, default=str))

@@ -12,10 +12,10 @@ from typing import Any
 
 import psycopg
 
-from sophia_dagster.estuary.catalog import Capture, Catalog, Materialization
-from sophia_dagster.estuary.local.capture import SourceTable
-from sophia_dagster.estuary.local.materialize import Column, TableBinding
-from sophia_dagster.estuary.local.values import (
+from sophia_dagster.dataplane.capture import SourceTable
+from sophia_dagster.dataplane.errors import NotRunnableHereError
+from sophia_dagster.dataplane.materialize import Column, TableBinding
+from sophia_dagster.dataplane.values import (
     ARRAY_ELEMENTS,
     BOOL_OID,
     DATE_OID,
@@ -26,14 +26,11 @@ from sophia_dagster.estuary.local.values import (
     TIMESTAMP_OID,
     TIMESTAMPTZ_OID,
 )
+from sophia_dagster.estuary.catalog import Capture, Catalog, Materialization
 
 POSTGRES_CONNECTORS = {"source-postgres"}
 HUBSPOT_CONNECTORS = {"source-hubspot-native"}
 SNOWFLAKE_CONNECTORS = {"materialize-snowflake"}
-
-
-class NotRunnableHere(RuntimeError):
-    """A catalog task the embedded data plane cannot run (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,7 @@ def key_fields(catalog: Catalog, collection: str) -> tuple[str, ...]:
     for pointer in catalog.collections[collection].key:
         parts = pointer.strip("/").split("/")
         if len(parts) != 1:
-            raise NotRunnableHere(f"collection {collection}: nested key {pointer!r} is not supported locally")
+            raise NotRunnableHereError(f"collection {collection}: nested key {pointer!r} is not supported locally")
         fields.append(parts[0])
     return tuple(fields)
 
@@ -161,15 +158,23 @@ def materialization_of(catalog: Catalog, collections: set[str]) -> tuple[str | N
         if runnable_reason(catalog, name) is None and any(b.source_name in collections for b in m.bindings)
     ]
     if len(names) > 1:
-        raise NotRunnableHere(f"{len(names)} materializations read the same captured collections; one runs locally")
+        raise NotRunnableHereError(
+            f"{len(names)} materializations read the same captured collections; one runs locally"
+        )
     return (names[0], catalog.materializations[names[0]]) if names else (None, None)
 
 
-def build_plan(catalog: Catalog, capture_name: str, conn: psycopg.Connection) -> Plan:
-    """The plan that runs PostgreSQL capture ``capture_name`` and the warehouse bindings reading its collections."""
+def build_plan(
+    catalog: Catalog, capture_name: str, conn: psycopg.Connection, *, default_database: str, default_schema: str
+) -> Plan:
+    """The plan that runs PostgreSQL capture ``capture_name`` and the warehouse bindings reading its collections.
+
+    ``default_database`` and ``default_schema`` name the warehouse location when the materialization's config
+    does not (or when no materialization reads the capture).
+    """
     capture = catalog.captures[capture_name]
     if capture.endpoint.connector.name not in POSTGRES_CONNECTORS:
-        raise NotRunnableHere(f"capture {capture_name} is not a source-postgres capture")
+        raise NotRunnableHereError(f"capture {capture_name} is not a source-postgres capture")
     advanced = capture.endpoint.connector.config.get("advanced") or {}
     tables = tuple(
         SourceTable(b.resource["namespace"], b.resource["stream"], b.target, key_fields(catalog, b.target))
@@ -205,6 +210,6 @@ def build_plan(catalog: Catalog, capture_name: str, conn: psycopg.Connection) ->
         bindings=tuple(bindings),
         sources=sources,
         hard_delete=bool(config.get("hardDelete", False)),
-        database=str(config.get("database", "SOPHIA")),
-        schema=str(config.get("schema", "RAW")),
+        database=str(config.get("database", default_database)),
+        schema=str(config.get("schema", default_schema)),
     )

@@ -23,16 +23,13 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from sophia_dagster.estuary.local import pgoutput
-from sophia_dagster.estuary.local.snapshot_sql import documents_sql
-from sophia_dagster.estuary.local.values import Converter, converter
+from sophia_dagster.dataplane import pgoutput
+from sophia_dagster.dataplane.errors import CaptureError
+from sophia_dagster.dataplane.snapshot_sql import documents_sql
+from sophia_dagster.dataplane.values import Converter, converter
 
 SESSION_SETUP = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET extra_float_digits = 3"
 BACKFILL_LOC = [-1, 0, 0]
-
-
-class CaptureError(RuntimeError):
-    """The source cannot be captured as configured; the message says which table or slot and why."""
 
 
 @dataclass(frozen=True)

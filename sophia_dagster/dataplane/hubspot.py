@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sophia_dagster.dataplane.errors import DataPlaneError
 from sophia_dagster.estuary.errors import EstuaryAPIError
 from sophia_dagster.estuary.http import EstuaryHttp, Redactor, RetryPolicy
 
@@ -33,7 +34,7 @@ UNSEARCHABLE = frozenset({"engagements"})
 """Objects HubSpot's CRM search does not serve: their changes are found by listing."""
 
 
-class HubSpotError(RuntimeError):
+class HubSpotError(DataPlaneError):
     """HubSpot refused or failed a request; the message names the call and HubSpot's reason, never the token."""
 
 
