@@ -25,15 +25,16 @@ def task_op_name(task: str) -> str:
     return f"estuary_{safe_name(task)}"
 
 
-def binding_groups(catalog: Catalog, task: str) -> dict[str, list[int]]:
+def binding_groups(catalog: Catalog, task: str, op_per_capture: bool = False) -> dict[str, list[int]]:
     """A task's binding indexes by the op that materializes them, keyed by op name.
 
-    A capture is one op. A materialization reading collections of several captures gets one op per
-    capture (``estuary_sophia_snowflake__sophia_hubspot``): Dagster skips a step when an upstream step did
-    not produce its input, so a capture that does not run (HubSpot without a token) holds back only the
-    tables it feeds, never the others.
+    One op per task, unless ``op_per_capture``: then a materialization reading collections of several
+    captures gets one op per capture (``estuary_acme_snowflake__acme_hubspot``). Dagster skips a step when
+    an upstream step did not produce its input, so split ops let a capture that does not run hold back only
+    the tables it feeds. Against Estuary's control plane keep one op: each op publishes its task, and two
+    concurrent publications of one task conflict.
     """
-    if task in catalog.captures:
+    if task in catalog.captures or not op_per_capture:
         return {task_op_name(task): list(range(len(catalog.collections_of(task))))}
     producer = {binding.target: name for name, capture in catalog.captures.items() for binding in capture.bindings}
     groups: dict[str, list[int]] = {}
@@ -57,7 +58,11 @@ def failure_from(exc: PublicationFailedError) -> dg.Failure:
 
 
 def build_task_assets(
-    catalog: Catalog, task: str, translator: DagsterEstuaryTranslator, resource_key: str = RESOURCE_KEY
+    catalog: Catalog,
+    task: str,
+    translator: DagsterEstuaryTranslator,
+    resource_key: str = RESOURCE_KEY,
+    op_per_capture: bool = False,
 ) -> list[dg.AssetsDefinition]:
     """The multi-assets of one task (see :func:`binding_groups`); materializing a subset still runs the task,
     reporting only the subset. A runtime may leave out assets it cannot materialize (they are skippable)."""
@@ -65,7 +70,7 @@ def build_task_assets(
     description = f"Estuary {catalog.spec_type(task)} {task}"
     return [
         _task_asset(task, op_name, [(specs[i], i) for i in indexes], description, resource_key)
-        for op_name, indexes in binding_groups(catalog, task).items()
+        for op_name, indexes in binding_groups(catalog, task, op_per_capture).items()
     ]
 
 
@@ -93,23 +98,35 @@ def _task_asset(
 
 
 def build_estuary_assets(
-    catalog: Catalog, translator: DagsterEstuaryTranslator | None = None, resource_key: str = RESOURCE_KEY
+    catalog: Catalog,
+    translator: DagsterEstuaryTranslator | None = None,
+    resource_key: str = RESOURCE_KEY,
+    op_per_capture: bool = False,
 ) -> list[dg.AssetsDefinition | dg.AssetSpec]:
-    """Source specs plus one multi-asset per capture and materialization of ``catalog``."""
+    """Source specs plus one multi-asset per capture and materialization of ``catalog`` (per feeding capture
+    of a materialization with ``op_per_capture``; see :func:`binding_groups`).
+
+    Example:
+        ``build_estuary_assets(load_catalog("flow/"), op_per_capture=True)`` for an in-process runtime.
+    """
     translator = translator or DagsterEstuaryTranslator()
-    check_unique_names(catalog, translator)
-    tasks = [asset for task in catalog.tasks for asset in build_task_assets(catalog, task, translator, resource_key)]
+    check_unique_names(catalog, translator, op_per_capture)
+    tasks = [
+        asset
+        for task in catalog.tasks
+        for asset in build_task_assets(catalog, task, translator, resource_key, op_per_capture)
+    ]
     return [*build_source_specs(catalog, translator), *tasks]
 
 
-def check_unique_names(catalog: Catalog, translator: DagsterEstuaryTranslator) -> None:
+def check_unique_names(catalog: Catalog, translator: DagsterEstuaryTranslator, op_per_capture: bool = False) -> None:
     """Each asset key must come from one binding and each task must get its own op name; else a catalog error."""
     producers: dict[dg.AssetKey, str] = {}
     ops: dict[str, str] = {}
     issues = []
     for task in catalog.tasks:
         where = (catalog.files[task], f"{SECTIONS[catalog.spec_type(task)]}.{task}")
-        for op in binding_groups(catalog, task):
+        for op in binding_groups(catalog, task, op_per_capture):
             if op in ops:
                 issues.append(CatalogIssue(*where, f"its Dagster name {op} is also the name of {ops[op]}"))
             ops.setdefault(op, task)

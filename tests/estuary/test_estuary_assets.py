@@ -10,7 +10,7 @@ import pytest
 
 from sophia_dagster.config import PLATFORM_CATALOG_DIR
 from sophia_dagster.defs.estuary.platform import estuary_definitions
-from sophia_dagster.estuary.assets import build_estuary_assets
+from sophia_dagster.estuary.assets import binding_groups, build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, EstuaryBinding
 from sophia_dagster.estuary.workspace import EstuaryWorkspace
@@ -170,9 +170,7 @@ def test_a_failed_publication_fails_the_step_with_estuarys_errors(
     workspace.publish(["sophia/snowflake"])
     fake.concurrent_change = "sophia/snowflake"
     result = dg.materialize(
-        [task_asset("estuary_sophia_snowflake__sophia_postgres_cdc")],
-        resources={"estuary": workspace},
-        raise_on_error=False,
+        [task_asset("estuary_sophia_snowflake")], resources={"estuary": workspace}, raise_on_error=False
     )
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -199,3 +197,18 @@ def test_each_task_materializes_all_of_its_assets(fake: FakeEstuary, workspace: 
     result = dg.materialize(ops, resources={"estuary": workspace})
     assert {e.asset_key for e in result.get_asset_materialization_events()} == {k for a in ops for k in a.keys}
     assert fake.live[task]["last_pub_id"] in fake.publications
+
+
+def test_a_materialization_can_have_one_op_per_feeding_capture() -> None:
+    catalog = load_catalog(PLATFORM_CATALOG_DIR)
+    assert binding_groups(catalog, "sophia/snowflake") == {"estuary_sophia_snowflake": list(range(9))}
+    assert binding_groups(catalog, "sophia/snowflake", op_per_capture=True) == {
+        "estuary_sophia_snowflake__sophia_postgres_cdc": [0, 1, 2, 3, 4],
+        "estuary_sophia_snowflake__sophia_hubspot": [5, 6, 7, 8],
+    }
+    split = [a for a in build_estuary_assets(catalog, op_per_capture=True) if isinstance(a, dg.AssetsDefinition)]
+    hubspot_tables = next(a for a in split if a.node_def.name == "estuary_sophia_snowflake__sophia_hubspot")
+    assert {k.path[-1] for k in hubspot_tables.keys} == {
+        f"hubspot_{n}" for n in ("contacts", "companies", "deals", "engagements")
+    }
+    assert all(spec.skippable for spec in hubspot_tables.specs)

@@ -85,7 +85,11 @@ def test_materialize_all_on_a_fresh_state_dir_leaves_hubspot_out(tmp_path: Path,
         embedded_source_setup=SOURCE_SETUP,
         **WAREHOUSE,
     )
-    assets = [a for a in build_estuary_assets(load_catalog(tmp_path / "catalog")) if isinstance(a, dg.AssetsDefinition)]
+    assets = [
+        a
+        for a in build_estuary_assets(load_catalog(tmp_path / "catalog"), op_per_capture=True)
+        if isinstance(a, dg.AssetsDefinition)
+    ]
     instance = dg.DagsterInstance.ephemeral()
     try:
         result = dg.materialize(assets, resources={"estuary": plane}, instance=instance)
