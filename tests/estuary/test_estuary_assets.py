@@ -192,7 +192,7 @@ def test_materialize_waits_for_a_healthy_status(fake: FakeEstuary, platform_env:
 
 @pytest.mark.parametrize("task", ["sophia/postgres-cdc", "sophia/hubspot", "sophia/snowflake"])
 def test_each_task_materializes_all_of_its_assets(fake: FakeEstuary, workspace: EstuaryWorkspace, task: str) -> None:
-    assets = [a for a in build_estuary_assets(load_catalog()) if isinstance(a, dg.AssetsDefinition)]
+    assets = [a for a in build_estuary_assets(load_catalog(PLATFORM_CATALOG_DIR)) if isinstance(a, dg.AssetsDefinition)]
     ops = [a for a in assets if a.node_def.name.startswith("estuary_" + task.replace("/", "_").replace("-", "_"))]
     result = dg.materialize(ops, resources={"estuary": workspace})
     assert {e.asset_key for e in result.get_asset_materialization_events()} == {k for a in ops for k in a.keys}

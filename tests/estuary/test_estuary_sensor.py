@@ -83,7 +83,7 @@ def test_a_new_hour_bucket_starts_from_zero(fake: FakeEstuary, published: Estuar
 def test_late_documents_of_an_older_hour_never_show_as_the_latest_activity(
     fake: FakeEstuary, published: EstuaryWorkspace
 ) -> None:
-    plan = SensorPlan.build(load_catalog(), DagsterEstuaryTranslator())
+    plan = SensorPlan.build(load_catalog(PLATFORM_CATALOG_DIR), DagsterEstuaryTranslator())
     previous = this_hour() - timedelta(hours=1)
     fake.add_stats(PG, previous, bindings={f"{PG}/deals": (4, 40)})
     fake.add_stats(PG, this_hour(), bindings={f"{PG}/deals": (6, 60)})
