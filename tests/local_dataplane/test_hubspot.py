@@ -16,6 +16,7 @@ from sophia_dagster.embedded.demo import SOURCE_SETUP
 from sophia_dagster.embedded.postgres import stop_embedded_postgres
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
+from sophia_dagster.estuary.checks import build_estuary_checks
 from sophia_dagster.warehouse.embedded import stop_embedded_warehouse
 from tests.fakes.hubspot_server import FakeHubSpot, hubspot_server
 from tests.local_dataplane.conftest import WAREHOUSE, Env, write_catalog
@@ -89,11 +90,10 @@ def test_materialize_all_on_a_fresh_state_dir_leaves_hubspot_out(tmp_path: Path,
         embedded_source_setup=SOURCE_SETUP,
         **WAREHOUSE,
     )
-    assets = [
-        a
-        for a in build_estuary_assets(catalog=load_catalog(tmp_path / "catalog"), op_per_capture=True)
-        if isinstance(a, dg.AssetsDefinition)
-    ]
+    catalog = load_catalog(tmp_path / "catalog")
+    built = build_estuary_assets(catalog=catalog, op_per_capture=True)
+    checks = build_estuary_checks(catalog=catalog, op_per_capture=True)
+    assets = [*(a for a in built if isinstance(a, dg.AssetsDefinition)), *checks]
     instance = dg.DagsterInstance.ephemeral()
     try:
         result = dg.materialize(assets, resources={"estuary": plane}, instance=instance)
@@ -113,7 +113,10 @@ def test_materialize_all_on_a_fresh_state_dir_leaves_hubspot_out(tmp_path: Path,
         ]
         assert warnings
         skipped = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"}
-        assert skipped == {"estuary_sophia_snowflake__sophia_hubspot"}
+        hubspot_steps = {"estuary_sophia_snowflake__sophia_hubspot", "estuary_sophia_hubspot_healthy"}
+        assert skipped == {*hubspot_steps, "estuary_sophia_snowflake__sophia_hubspot_healthy"}
+        checked = {e.asset_key.to_user_string() for e in result.get_asset_check_evaluations()}
+        assert "snowflake/sophia/raw/deals" in checked and not [key for key in checked if "hubspot" in key]
         again = dg.materialize(assets, resources={"estuary": plane}, instance=instance)
         deals = next(
             e.materialization.metadata
