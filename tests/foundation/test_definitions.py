@@ -84,9 +84,9 @@ def test_the_graph_is_the_same_in_every_environment_but_local_splits_the_materia
     assert local["jobs"] == prod["jobs"]
     # The embedded data plane runs each capture in-process: one op per feeding capture, so HubSpot without its token
     # holds back only its tables. Against Estuary one op publishes the materialization once.
-    split = ["estuary_sophia_snowflake__sophia_hubspot", "estuary_sophia_snowflake__sophia_postgres_cdc"]
-    assert set(local["ops"]) - set(prod["ops"]) == set(split)
-    assert set(prod["ops"]) - set(local["ops"]) == {"estuary_sophia_snowflake"}
+    split = {f"estuary_sophia_snowflake__sophia_{capture}" for capture in ("hubspot", "postgres_cdc")}
+    assert set(local["ops"]) - set(prod["ops"]) == split | {f"{op}_healthy" for op in split}
+    assert set(prod["ops"]) - set(local["ops"]) == {"estuary_sophia_snowflake", "estuary_sophia_snowflake_healthy"}
 
 
 def test_prod_with_missing_settings_fails_listing_every_one(tmp_path: Path) -> None:
