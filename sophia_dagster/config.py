@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     estuary_anon_key: str | None = Field(None, description="Estuary's published PostgREST anon key; default when unset")
     estuary_data_plane: str | None = Field(None, description="data plane of new tasks; the default when unset")
 
+    hubspot_access_token: SecretStr | None = Field(
+        None, description="HubSpot private app token; locally the HubSpot capture runs only when it is set"
+    )
+    hubspot_api_url: str = Field("https://api.hubapi.com", description="HubSpot's API base URL")
+
     pulumi_org: str | None = None
     pulumi_project: str = "sophia"
     pulumi_environment: str | None = Field(None, description="ESC environment to open; ESC is off when unset")

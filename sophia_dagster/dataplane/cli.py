@@ -1,6 +1,6 @@
 """``sophia-flow``: run the embedded data plane from a shell.
 
-sophia-flow run [TASK]            stream continuously (Ctrl-C or ``pause`` stops it)
+sophia-flow run [TASK]            stream continuously with a live status line (Ctrl-C, SIGTERM or ``pause`` stop it)
 sophia-flow run --once [TASK]     run until caught up with the source, print what moved
 sophia-flow status|stats [TASK...]
 sophia-flow publish|pause|resume|reset TASK
@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sophia_dagster.config import PLATFORM_CATALOG_DIR, PLATFORM_CDC_TASK, get_settings
+from sophia_dagster.config import PLATFORM_CATALOG_DIR, PLATFORM_CDC_TASK, ConfigError, get_settings
 from sophia_dagster.dataplane.demo import run_demo
 from sophia_dagster.dataplane.pgoutput import lsn_to_str
+from sophia_dagster.dataplane.pipeline import RunReport
+from sophia_dagster.dataplane.progress import LiveStatus
 from sophia_dagster.dataplane.runtime import LocalDataPlane
+from sophia_dagster.embedded.demo import SOURCE_SETUP
 from sophia_dagster.estuary.errors import EstuaryError
 
 
@@ -44,20 +48,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def _plane(args: argparse.Namespace) -> LocalDataPlane:
     settings = get_settings()
-    warehouse = {"warehouse_database": settings.snowflake_database, "warehouse_schema": settings.snowflake_schema}
+    common = {
+        "catalog_path": args.catalog,
+        "warehouse_database": settings.snowflake_database,
+        "warehouse_schema": settings.snowflake_schema,
+        "embedded_source_setup": SOURCE_SETUP,
+        "hubspot_api_url": settings.hubspot_api_url,
+    }
     if args.state_dir is None:
         dsn = settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None
-        return LocalDataPlane(
-            state_dir=str(settings.state_dir), postgres_dsn=dsn, catalog_path=args.catalog, **warehouse
-        )
-    return LocalDataPlane(state_dir=args.state_dir, catalog_path=args.catalog, **warehouse)
+        return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn, **common)
+    return LocalDataPlane(state_dir=args.state_dir, **common)
 
 
 def _run(plane: LocalDataPlane, args: argparse.Namespace) -> dict:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    report = plane.run(args.task, until_caught_up=args.once, stop=stop, poll_seconds=args.poll_seconds)
+    live = RunReport()
+    with LiveStatus(live):
+        report = plane.run(args.task, until_caught_up=args.once, stop=stop, poll_seconds=args.poll_seconds, report=live)
     return {
         "task": args.task,
         "lsn": lsn_to_str(report.lsn),
@@ -91,10 +101,25 @@ def _command(plane: LocalDataPlane, args: argparse.Namespace) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``sophia-flow``; prints JSON, returns a non-zero status with a message on failure."""
-    args = _parser().parse_args(argv)
+    """Entry point of ``sophia-flow``; prints JSON, returns a non-zero status with one line on failure.
+
+    Run as the command (no ``argv``), the process ends as soon as its answer is written: every connection is
+    closed by then, and tearing down the loaded libraries would delay a stop by seconds.
+    """
+    code = _main(_parser().parse_args(argv))
+    if argv is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         result = _command(_plane(args), args)
+    except ConfigError as exc:
+        print(f"sophia-flow: {exc}", file=sys.stderr)
+        return 2
     except EstuaryError as exc:
         print(f"sophia-flow: {exc}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import dagster as dg
 
 from sophia_dagster.config import PLATFORM_CATALOG_DIR, Settings, get_settings
 from sophia_dagster.dataplane.runtime import LocalDataPlane
+from sophia_dagster.embedded.demo import SOURCE_SETUP
 from sophia_dagster.estuary.runtime import EstuaryRuntime
 from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from sophia_dagster.memory.resources import memory_resources
@@ -18,7 +19,7 @@ from sophia_dagster.warehouse.resources import snowflake_resource
 
 
 def local_estuary(settings: Settings, catalog_path: Path = PLATFORM_CATALOG_DIR) -> EstuaryRuntime:
-    """The embedded data plane: the catalog's PostgreSQL capture and warehouse materialization, in-process."""
+    """The embedded data plane: the catalog's captures (HubSpot when its token is set) and warehouse, in-process."""
     dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
     return LocalDataPlane(
         catalog_path=str(catalog_path),
@@ -26,6 +27,8 @@ def local_estuary(settings: Settings, catalog_path: Path = PLATFORM_CATALOG_DIR)
         postgres_dsn=dsn,
         warehouse_database=settings.snowflake_database,
         warehouse_schema=settings.snowflake_schema,
+        embedded_source_setup=SOURCE_SETUP,  # the demo tables: ready whichever asset runs first
+        hubspot_api_url=settings.hubspot_api_url,
     )
 
 
@@ -51,6 +54,12 @@ ESTUARY_BY_ENVIRONMENT: dict[str, Callable[..., EstuaryRuntime]] = {
     "dev": cloud_estuary,
     "prod": cloud_estuary,
 }
+
+
+def estuary_runs_in_process(settings: Settings) -> bool:
+    """Whether the `estuary` runtime of ``settings.environment`` runs captures in this process (the embedded data
+    plane) rather than asking Estuary's control plane to."""
+    return ESTUARY_BY_ENVIRONMENT[settings.environment] is local_estuary
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:

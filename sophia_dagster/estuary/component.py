@@ -74,6 +74,10 @@ class EstuaryCatalogComponent(dg.Component, dg.Model, dg.Resolvable):
         resource_key: the resource key of the runtime.
         workspace: bind an :class:`EstuaryWorkspace` under ``resource_key``; omit it when the code location
             binds a runtime per environment.
+        op_per_capture: give a materialization fed by several captures one op per capture, so a capture that
+            does not run holds back only its own tables. Only for a runtime that runs captures in-process (an
+            embedded data plane): against Estuary each op publishes the task, and concurrent publications of one
+            task conflict. A template var can set it per environment (``"{{ runs_captures_in_process }}"``).
 
     Example:
         ``dg scaffold defs sophia_dagster.estuary.EstuaryCatalogComponent estuary`` writes a ``defs.yaml`` and a
@@ -98,6 +102,7 @@ class EstuaryCatalogComponent(dg.Component, dg.Model, dg.Resolvable):
     workspace: (
         Annotated[EstuaryWorkspace, dg.Resolver(resolve_workspace, model_field_type=EstuaryWorkspaceArgs)] | None
     ) = None
+    op_per_capture: bool = False
 
     def load_catalog(self, root: Path) -> Catalog:
         """The catalog of ``catalog_paths``, read relative to ``root`` (the folder of the ``defs.yaml``)."""
@@ -115,4 +120,5 @@ class EstuaryCatalogComponent(dg.Component, dg.Model, dg.Resolvable):
             sensor_status=dg.DefaultSensorStatus.RUNNING if self.sensor_running else dg.DefaultSensorStatus.STOPPED,
             resource_key=self.resource_key,
             runtime=self.workspace,
+            op_per_capture=self.op_per_capture,
         )

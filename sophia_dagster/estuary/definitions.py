@@ -26,6 +26,7 @@ def build_estuary_definitions(
     sensor_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
     resource_key: str = RESOURCE_KEY,
     runtime: EstuaryRuntime | None = None,
+    op_per_capture: bool = False,
 ) -> dg.Definitions:
     """Assets, checks and sensor of a catalog's tasks, from specs translated once.
 
@@ -39,13 +40,15 @@ def build_estuary_definitions(
         sensor_status: whether the sensor runs as soon as the code location loads.
         resource_key: the key the :class:`EstuaryRuntime` is bound under.
         runtime: a runtime to bind under ``resource_key``; leave None when the code location binds one.
+        op_per_capture: one op per feeding capture of a materialization, for a runtime that runs captures
+            in-process (see :meth:`EstuarySpecs.task_ops`); keep it off against Estuary.
 
     Example:
         ``build_estuary_definitions(catalog=load_catalog("flows/"), runtime=EstuaryWorkspace(api_token=...))``
     """
     if activity_sensor and not health_checks:
         raise ValueError("the activity sensor runs the health checks of unhealthy tasks: enable health_checks too")
-    specs = EstuarySpecs.build(catalog, translator, tasks=tasks, translation=translation)
+    specs = EstuarySpecs.build(catalog, translator, tasks=tasks, translation=translation, op_per_capture=op_per_capture)
     checks = checks_from_specs(specs, resource_key) if health_checks else []
     sensors = (
         [sensor_from_specs(specs, resource_key=resource_key, default_status=sensor_status)] if activity_sensor else []

@@ -45,8 +45,8 @@ class EstuaryMetadataSet(NamespacedMetadataSet):
     rows_backfilled: int | None = None
     lsn: str | None = None
     lag_bytes: int | None = None
+    modified_through: str | None = None
     duration_seconds: float | None = None
-    ran_in_this_process: bool | None = None
 
     @classmethod
     def namespace(cls) -> str:

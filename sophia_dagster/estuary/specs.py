@@ -31,11 +31,16 @@ class BoundSpec:
 
 @dataclass(frozen=True)
 class EstuarySpecs:
-    """The specs of the selected tasks of a catalog: external sources, and each task's specs in binding order."""
+    """The specs of the selected tasks of a catalog: external sources, and each task's specs in binding order.
+
+    ``op_per_capture`` gives a materialization reading collections of several captures one op per capture
+    (see :meth:`task_ops`).
+    """
 
     catalog: Catalog
     sources: tuple[dg.AssetSpec, ...]
     tasks: Mapping[str, tuple[BoundSpec, ...]]
+    op_per_capture: bool = False
 
     @classmethod
     def build(
@@ -45,11 +50,12 @@ class EstuarySpecs:
         *,
         tasks: Iterable[str] | None = None,
         translation: Translation | None = None,
+        op_per_capture: bool = False,
     ) -> EstuarySpecs:
         """Translate every binding of ``tasks`` (all tasks when None) once; deps follow keys that ``translation`` moved.
 
         Raises:
-            CatalogError: when two bindings yield the same asset key or two tasks the same op name.
+            CatalogError: when two bindings yield the same asset key or two ops the same name.
         """
         translator = translator or DagsterEstuaryTranslator()
         names = list(catalog.tasks) if tasks is None else list(tasks)
@@ -77,13 +83,35 @@ class EstuarySpecs:
             )
             for task in names
         }
-        specs = cls(catalog, tuple(_follow(s, moved) for s in sources.values()), _follow_all(bound, moved))
+        specs = cls(
+            catalog, tuple(_follow(s, moved) for s in sources.values()), _follow_all(bound, moved), op_per_capture
+        )
         specs.check_unique_names()
         return specs
 
     def task_specs(self, task: str) -> list[dg.AssetSpec]:
         """The specs a task's multi-asset produces."""
         return [bound.spec for bound in self.tasks[task]]
+
+    def task_ops(self, task: str) -> dict[str, tuple[BoundSpec, ...]]:
+        """A task's specs by the op that materializes them, keyed by op name.
+
+        One op per task, unless ``op_per_capture``: then a materialization reading collections of several
+        captures gets one op per capture (``estuary_acme_snowflake__acme_hubspot``). Dagster skips a step when
+        an upstream step did not produce its input, so split ops let a capture that does not run hold back only
+        the tables it feeds. Keep one op against Estuary's control plane: each op publishes its task, and two
+        concurrent publications of one task conflict.
+        """
+        bound = self.tasks[task]
+        if task in self.catalog.captures or not self.op_per_capture:
+            return {task_op_name(task): bound}
+        producer = {b.target: name for name, capture in self.catalog.captures.items() for b in capture.bindings}
+        groups: dict[str, list[BoundSpec]] = {}
+        for spec in bound:
+            groups.setdefault(producer.get(spec.binding.collection, task), []).append(spec)
+        if len(groups) == 1:
+            return {task_op_name(task): bound}
+        return {f"{task_op_name(task)}__{safe_name(source)}": tuple(specs) for source, specs in groups.items()}
 
     def check_keys(self, task: str, check_name: str) -> list[dg.AssetCheckKey]:
         """One check key named ``check_name`` per asset the task produces."""
@@ -96,9 +124,10 @@ class EstuarySpecs:
         issues = []
         for task in self.tasks:
             where = (self.catalog.files[task], f"{SECTIONS[self.catalog.spec_type(task)]}.{task}")
-            if (op := task_op_name(task)) in ops:
-                issues.append(CatalogIssue(*where, f"its Dagster name {op} is also the name of {ops[op]}"))
-            ops.setdefault(op, task)
+            for op in self.task_ops(task):
+                if op in ops:
+                    issues.append(CatalogIssue(*where, f"its Dagster name {op} is also the name of {ops[op]}"))
+                ops.setdefault(op, task)
             for spec in self.task_specs(task):
                 if spec.key in producers:
                     issues.append(

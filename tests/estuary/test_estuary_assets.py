@@ -8,6 +8,7 @@ import pytest
 from sophia_dagster.config import PLATFORM_CATALOG_DIR
 from sophia_dagster.estuary.assets import build_estuary_assets
 from sophia_dagster.estuary.catalog import load_catalog
+from sophia_dagster.estuary.specs import EstuarySpecs
 from sophia_dagster.estuary.translator import DagsterEstuaryTranslator, EstuaryBinding
 from sophia_dagster.estuary.workspace import EstuaryWorkspace
 from tests.estuary.conftest import make_workspace
@@ -162,7 +163,33 @@ def test_materialize_waits_for_a_healthy_status(fake: FakeEstuary, platform_env:
 
 @pytest.mark.parametrize("task", ["sophia/postgres-cdc", "sophia/hubspot", "sophia/snowflake"])
 def test_each_task_materializes_all_of_its_assets(fake: FakeEstuary, workspace: EstuaryWorkspace, task: str) -> None:
-    asset = task_asset("estuary_" + task.replace("/", "_").replace("-", "_"))
-    result = dg.materialize([asset], resources={"estuary": workspace})
-    assert {e.asset_key for e in result.get_asset_materialization_events()} == set(asset.keys)
+    assets = [
+        a
+        for a in build_estuary_assets(catalog=load_catalog(PLATFORM_CATALOG_DIR))
+        if isinstance(a, dg.AssetsDefinition)
+    ]
+    ops = [a for a in assets if a.node_def.name.startswith("estuary_" + task.replace("/", "_").replace("-", "_"))]
+    result = dg.materialize(ops, resources={"estuary": workspace})
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == {k for a in ops for k in a.keys}
     assert fake.live[task]["last_pub_id"] in fake.publications
+
+
+def test_a_materialization_can_have_one_op_per_feeding_capture() -> None:
+    catalog = load_catalog(PLATFORM_CATALOG_DIR)
+
+    def ops(op_per_capture: bool) -> dict[str, list[int]]:
+        specs = EstuarySpecs.build(catalog, op_per_capture=op_per_capture)
+        return {op: [b.binding.index for b in bound] for op, bound in specs.task_ops("sophia/snowflake").items()}
+
+    assert ops(False) == {"estuary_sophia_snowflake": list(range(9))}
+    assert ops(True) == {
+        "estuary_sophia_snowflake__sophia_postgres_cdc": [0, 1, 2, 3, 4],
+        "estuary_sophia_snowflake__sophia_hubspot": [5, 6, 7, 8],
+    }
+    built = build_estuary_assets(catalog=catalog, op_per_capture=True)
+    split = [a for a in built if isinstance(a, dg.AssetsDefinition)]
+    hubspot_tables = next(a for a in split if a.node_def.name == "estuary_sophia_snowflake__sophia_hubspot")
+    assert {k.path[-1] for k in hubspot_tables.keys} == {
+        f"hubspot_{n}" for n in ("contacts", "companies", "deals", "engagements")
+    }
+    assert all(spec.skippable for spec in hubspot_tables.specs)
