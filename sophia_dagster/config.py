@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     estuary_anon_key: str = Field(ESTUARY_PUBLIC_ANON_KEY, description="Estuary's published PostgREST anon key")
     estuary_data_plane: str = "ops/dp/public/gcp-us-central1-c1"
 
+    hubspot_access_token: SecretStr | None = Field(
+        None, description="HubSpot private app token; locally the HubSpot capture runs only when it is set"
+    )
+    hubspot_api_url: str = Field("https://api.hubapi.com", description="HubSpot's API base URL")
+
     pulumi_org: str | None = None
     pulumi_project: str = "sophia"
     pulumi_environment: str | None = Field(None, description="ESC environment to open; ESC is off when unset")

@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 
 from sophia_dagster.config import Settings, get_settings
+from sophia_dagster.embedded.demo import SOURCE_SETUP
 from sophia_dagster.estuary.local.resource import LocalDataPlane
 from sophia_dagster.estuary.resource import EstuaryRuntime, EstuaryWorkspace
 from sophia_dagster.memory.resources import memory_resources
@@ -16,9 +17,14 @@ from sophia_dagster.warehouse.resources import snowflake_resource
 
 
 def local_estuary(settings: Settings) -> EstuaryRuntime:
-    """The embedded data plane: the catalog's PostgreSQL capture and warehouse materialization, in-process."""
+    """The embedded data plane: the catalog's captures (HubSpot when its token is set) and warehouse, in-process."""
     dsn = dg.EnvVar("POSTGRES_DSN") if settings.postgres_dsn is not None else None
-    return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn)
+    return LocalDataPlane(
+        state_dir=str(settings.state_dir),
+        postgres_dsn=dsn,
+        embedded_source_setup=SOURCE_SETUP,  # the demo tables: ready whichever asset runs first
+        hubspot_api_url=settings.hubspot_api_url,
+    )
 
 
 def cloud_estuary(settings: Settings) -> EstuaryRuntime:

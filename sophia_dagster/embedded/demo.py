@@ -129,6 +129,10 @@ COLUMNS = {
 }
 
 
+SOURCE_SETUP = "sophia_dagster.embedded.demo:seed_demo"
+"""How the embedded data plane is told to prepare the embedded source (its ``embedded_source_setup``)."""
+
+
 def seed_demo(dsn: str, sizes: dict[str, int] | None = None, seed: int = 7) -> bool:
     """Create the demo schema and load its rows once; returns False when it was already seeded."""
     sizes = {**SEED_SIZES, **(sizes or {})}

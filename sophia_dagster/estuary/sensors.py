@@ -12,7 +12,9 @@ The cursor holds the last tick time, the per-binding counters of each task's cur
 
 A stats row is per hour, so the cursor compares each binding's counters in a bucket with what the
 last tick saw of that bucket; a new hour starts from zero. The previous hour is read again on every
-tick, so documents Estuary counts late into an hour that has ended are still reported.
+tick, so documents Estuary counts late into an hour that has ended are still reported: added to the tick's
+event for the binding, which is stamped with the newest hour, so an asset's latest event is never older than
+one already reported.
 """
 
 from __future__ import annotations
@@ -90,38 +92,51 @@ class SensorPlan(BaseModel):
 def activity_events(
     rows: Iterable[TaskStats], cursor: ActivityCursor, plan: SensorPlan
 ) -> tuple[list[dg.AssetMaterialization], dict[str, list[int]]]:
-    """Materializations for what each binding moved since the cursor, and the counters to remember."""
+    """One materialization per binding that moved since the cursor, and the counters to remember.
+
+    What moved in every bucket read (documents counted late into the previous hour included) is summed
+    into one event stamped with the newest hour involved, never older than an hour already reported: the
+    latest materialization an asset shows is always the newest activity.
+    """
     counters = dict(cursor.counters) if cursor.plan == plan.fingerprint else {}
-    events: list[dg.AssetMaterialization] = []
+    moved: dict[tuple[str, str], list[int]] = {}
+    newest: dict[str, int] = {task: max(b[0] for b in buckets) for task, buckets in counters.items() if buckets}
     for row in sorted(rows, key=lambda r: (r.catalog_name, r.ts)):
         collections = plan.keys.get(row.catalog_name, {})
         hour = int(row.ts.timestamp() // 3600)
         buckets = {bucket[0]: bucket[1:] for bucket in counters.get(row.catalog_name, [])}
         seen = buckets.get(hour, [0] * (2 * len(collections)))
         current: list[int] = []
-        for index, (collection, keys) in enumerate(collections.items()):
-            moved = row.bindings.get(collection, BindingStats())
-            docs, size = moved.docs - seen[2 * index], moved.bytes - seen[2 * index + 1]
+        for index, collection in enumerate(collections):
+            now = row.bindings.get(collection, BindingStats())
+            docs, size = now.docs - seen[2 * index], now.bytes - seen[2 * index + 1]
             if docs > 0:
-                events.extend(_materialization(key, row, collection, docs, size) for key in keys)
-            current += [moved.docs, moved.bytes]
+                total = moved.setdefault((row.catalog_name, collection), [0, 0, hour])
+                total[0], total[1], total[2] = total[0] + docs, total[1] + size, max(total[2], hour)
+            current += [now.docs, now.bytes]
         buckets[hour] = current
+        newest[row.catalog_name] = max(newest.get(row.catalog_name, hour), hour)
         counters[row.catalog_name] = [[bucket, *seen] for bucket, seen in sorted(buckets.items())[-2:]]
+    events = [
+        _materialization(key, task, collection, docs, size, max(hour, newest.get(task, hour)))
+        for (task, collection), (docs, size, hour) in moved.items()
+        for key in plan.keys[task][collection]
+    ]
     return events, counters
 
 
 def _materialization(
-    key: dg.AssetKey, row: TaskStats, collection: str, docs: int, size: int
+    key: dg.AssetKey, task: str, collection: str, docs: int, size: int, hour: int
 ) -> dg.AssetMaterialization:
     return dg.AssetMaterialization(
         asset_key=key,
-        description=f"Estuary task {row.catalog_name} moved {docs} documents of {collection}",
+        description=f"Estuary task {task} moved {docs} documents of {collection}",
         metadata={
-            "estuary/task": row.catalog_name,
+            "estuary/task": task,
             "estuary/collection": collection,
             "estuary/docs": dg.MetadataValue.int(docs),
             "estuary/bytes": dg.MetadataValue.int(size),
-            "estuary/stats_hour": row.ts.isoformat(),
+            "estuary/stats_hour": datetime.fromtimestamp(hour * 3600, UTC).isoformat(),
         },
     )
 

@@ -162,7 +162,9 @@ def test_a_failed_publication_fails_the_step_with_estuarys_errors(
     workspace.publish(["sophia/snowflake"])
     fake.concurrent_change = "sophia/snowflake"
     result = dg.materialize(
-        [task_asset("estuary_sophia_snowflake")], resources={"estuary": workspace}, raise_on_error=False
+        [task_asset("estuary_sophia_snowflake__sophia_postgres_cdc")],
+        resources={"estuary": workspace},
+        raise_on_error=False,
     )
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -184,7 +186,8 @@ def test_materialize_waits_for_a_healthy_status(fake: FakeEstuary, platform_env:
 
 @pytest.mark.parametrize("task", ["sophia/postgres-cdc", "sophia/hubspot", "sophia/snowflake"])
 def test_each_task_materializes_all_of_its_assets(fake: FakeEstuary, workspace: EstuaryWorkspace, task: str) -> None:
-    asset = task_asset("estuary_" + task.replace("/", "_").replace("-", "_"))
-    result = dg.materialize([asset], resources={"estuary": workspace})
-    assert {e.asset_key for e in result.get_asset_materialization_events()} == set(asset.keys)
+    assets = [a for a in build_estuary_assets(load_catalog()) if isinstance(a, dg.AssetsDefinition)]
+    ops = [a for a in assets if a.node_def.name.startswith("estuary_" + task.replace("/", "_").replace("-", "_"))]
+    result = dg.materialize(ops, resources={"estuary": workspace})
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == {k for a in ops for k in a.keys}
     assert fake.live[task]["last_pub_id"] in fake.publications

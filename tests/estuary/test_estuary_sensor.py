@@ -73,9 +73,29 @@ def test_a_new_hour_bucket_starts_from_zero(fake: FakeEstuary, published: Estuar
     fake.add_stats(PG, previous, bindings={f"{PG}/deals": (1, 10)})  # written in the last minutes of the old hour
     fake.add_stats(PG, this_hour(), bindings={f"{PG}/deals": (6, 60)})
     second = run_tick(published, plan, ActivityCursor.parse(first.cursor), now=datetime.now(UTC))
-    moved = sorted((e.metadata["estuary/docs"].value, e.metadata["estuary/bytes"].value) for e in second.asset_events)
-    assert moved == [(1, 10), (6, 60)]
+    (event,) = second.asset_events
+    assert (event.metadata["estuary/docs"].value, event.metadata["estuary/bytes"].value) == (7, 70)
+    assert event.metadata["estuary/stats_hour"].value == this_hour().isoformat()
     assert ActivityCursor.parse(second.cursor).counters[PG][-1][0] == int(this_hour().timestamp() // 3600)
+
+
+def test_late_documents_of_an_older_hour_never_show_as_the_latest_activity(
+    fake: FakeEstuary, published: EstuaryWorkspace
+) -> None:
+    plan = SensorPlan.build(load_catalog(), DagsterEstuaryTranslator())
+    previous = this_hour() - timedelta(hours=1)
+    fake.add_stats(PG, previous, bindings={f"{PG}/deals": (4, 40)})
+    fake.add_stats(PG, this_hour(), bindings={f"{PG}/deals": (6, 60)})
+    first = run_tick(published, plan, ActivityCursor(), now=datetime.now(UTC))
+    (event,) = first.asset_events
+    assert event.metadata["estuary/docs"].value == 6
+    assert event.metadata["estuary/stats_hour"].value == this_hour().isoformat()
+    fake.add_stats(PG, previous, bindings={f"{PG}/deals": (2, 20)})  # Estuary counted these late
+    second = run_tick(published, plan, ActivityCursor.parse(first.cursor), now=datetime.now(UTC))
+    (late,) = second.asset_events  # the previous hour, read again: 4 + 2 documents not reported yet
+    assert late.metadata["estuary/docs"].value == 6
+    assert late.metadata["estuary/stats_hour"].value == this_hour().isoformat()
+    assert run_tick(published, plan, ActivityCursor.parse(second.cursor), now=datetime.now(UTC)).asset_events == []
 
 
 def test_documents_counted_late_into_an_ended_hour_are_still_reported(

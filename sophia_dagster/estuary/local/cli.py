@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
+from sophia_dagster.config import ConfigError
+from sophia_dagster.embedded.demo import SOURCE_SETUP
 from sophia_dagster.estuary.catalog import PLATFORM_CATALOG_DIR, CatalogError
 from sophia_dagster.estuary.errors import EstuaryError
 from sophia_dagster.estuary.local.capture import CaptureError
 from sophia_dagster.estuary.local.demo import run_demo
+from sophia_dagster.estuary.local.hubspot import HubSpotError
 from sophia_dagster.estuary.local.pgoutput import lsn_to_str
-from sophia_dagster.estuary.local.pipeline import DataPlaneError
+from sophia_dagster.estuary.local.pipeline import DataPlaneError, RunReport
+from sophia_dagster.estuary.local.progress import LiveStatus
 from sophia_dagster.estuary.local.resource import LocalDataPlane
 
 DEFAULT_TASK = "sophia/postgres-cdc"
@@ -52,15 +57,23 @@ def _plane(args: argparse.Namespace) -> LocalDataPlane:
 
         settings = get_settings()
         dsn = settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None
-        return LocalDataPlane(state_dir=str(settings.state_dir), postgres_dsn=dsn, catalog_path=args.catalog)
-    return LocalDataPlane(state_dir=args.state_dir, catalog_path=args.catalog)
+        return LocalDataPlane(
+            state_dir=str(settings.state_dir),
+            postgres_dsn=dsn,
+            catalog_path=args.catalog,
+            embedded_source_setup=SOURCE_SETUP,
+            hubspot_api_url=settings.hubspot_api_url,
+        )
+    return LocalDataPlane(state_dir=args.state_dir, catalog_path=args.catalog, embedded_source_setup=SOURCE_SETUP)
 
 
 def _run(plane: LocalDataPlane, args: argparse.Namespace) -> dict:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    report = plane.run(args.task, until_caught_up=args.once, stop=stop, poll_seconds=args.poll_seconds)
+    live = RunReport()
+    with LiveStatus(live):
+        report = plane.run(args.task, until_caught_up=args.once, stop=stop, poll_seconds=args.poll_seconds, report=live)
     return {
         "task": args.task,
         "lsn": lsn_to_str(report.lsn),
@@ -94,11 +107,26 @@ def _command(plane: LocalDataPlane, args: argparse.Namespace) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``sophia-flow``; prints JSON, returns a non-zero status with a message on failure."""
-    args = _parser().parse_args(argv)
+    """Entry point of ``sophia-flow``; prints JSON, returns a non-zero status with one line on failure.
+
+    Run as the command (no ``argv``), the process ends as soon as its answer is written: every connection is
+    closed by then, and tearing down the loaded libraries would delay a stop by seconds.
+    """
+    code = _main(_parser().parse_args(argv))
+    if argv is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         result = _command(_plane(args), args)
-    except (EstuaryError, CatalogError, DataPlaneError, CaptureError) as exc:
+    except ConfigError as exc:
+        print(f"sophia-flow: {exc}", file=sys.stderr)
+        return 2
+    except (EstuaryError, CatalogError, DataPlaneError, CaptureError, HubSpotError) as exc:
         print(f"sophia-flow: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2, default=str))

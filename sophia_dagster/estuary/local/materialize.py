@@ -74,14 +74,27 @@ class Load:
     truncated: bool = False
 
 
-class Materializer:
-    """Writes batches of documents and checkpoints for one materialization through a Snowflake cursor."""
+def use_schema(cursor: Any, database: str, schema: str) -> None:
+    """Create the target database and schema when missing, and make them the session's."""
+    cursor.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+    cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
+    cursor.execute(f"USE SCHEMA {database}.{schema}")
 
-    def __init__(self, name: str, bindings: Sequence[TableBinding], hard_delete: bool) -> None:
+
+class Materializer:
+    """Writes batches of documents and checkpoints for one materialization through a Snowflake cursor.
+
+    ``staging_of`` names whose staging table this is (the materialization by default); captures feeding one
+    materialization from separate processes each need their own.
+    """
+
+    def __init__(
+        self, name: str, bindings: Sequence[TableBinding], hard_delete: bool, staging_of: str | None = None
+    ) -> None:
         self.name = name
         self.bindings = {b.index: b for b in bindings}
         self.hard_delete = hard_delete
-        self.staging = "FLOW_STAGING_" + re.sub(r"\W", "_", name).upper()
+        self.staging = "FLOW_STAGING_" + re.sub(r"\W", "_", staging_of or name).upper()
         self.staged_bytes: Counter = Counter()
 
     # setup -----------------------------------------------------------------------------------------------

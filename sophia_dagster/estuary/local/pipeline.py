@@ -14,13 +14,10 @@ whose end LSN is at or below it). A run:
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +26,7 @@ from dagster_snowflake import SnowflakeResource
 
 from sophia_dagster.estuary.local import sessions
 from sophia_dagster.estuary.local.capture import Change, PostgresCapture, Transaction
-from sophia_dagster.estuary.local.materialize import Column, Load, Materializer, TableBinding
+from sophia_dagster.estuary.local.materialize import Column, Load, Materializer, TableBinding, use_schema
 from sophia_dagster.estuary.local.pgoutput import lsn_to_str
 from sophia_dagster.estuary.local.plan import Plan, source_columns
 from sophia_dagster.estuary.local.state import FlowState
@@ -54,6 +51,8 @@ class RunReport:
     commits: int = 0
     duration_seconds: float = 0.0
     ran_here: bool = True
+    positions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per collection, where its capture stands (LSN and lag, or a HubSpot cursor), as metadata values."""
 
     def count(self, collection: str, op: str, n: int = 1) -> None:
         self.counts.setdefault(collection, Counter())[OPS[op]] += n
@@ -67,6 +66,27 @@ class RunReport:
         for counts in self.counts.values():
             total.update(counts)
         return total
+
+    def moved(self) -> dict[str, Counter]:
+        """Per collection: rows inserted, updated, deleted and backfilled (backfilled rows count as inserted too)."""
+        moved = {collection: Counter(counts) for collection, counts in self.counts.items()}
+        for collection, rows in self.backfilled.items():
+            moved.setdefault(collection, Counter())["backfilled"] += rows
+        return moved
+
+    @classmethod
+    def merged(cls, reports: list[RunReport]) -> RunReport:
+        """One report for runs of several captures side by side."""
+        merged = cls(ran_here=all(r.ran_here for r in reports))
+        for report in reports:
+            merged.counts.update(report.counts)
+            merged.backfilled.update(report.backfilled)
+            merged.positions.update(report.positions)
+            merged.commits += report.commits
+            merged.duration_seconds = max(merged.duration_seconds, report.duration_seconds)
+            if report.source_lsn:
+                merged.lsn, merged.source_lsn = report.lsn, report.source_lsn
+        return merged
 
 
 class _Reduction:
@@ -137,14 +157,18 @@ class Pipeline:
         stop: threading.Event | None = None,
         poll_seconds: float = 0.05,
         wait_seconds: float = 900.0,
+        report: RunReport | None = None,
     ) -> RunReport:
-        """Run until caught up with the source's current LSN, or until ``stop`` is set (continuous mode)."""
+        """Run until caught up with the source's current LSN, or until ``stop`` is set (continuous mode).
+
+        ``report`` is filled as the run goes (counts, LSN reached, source LSN), for a live view of it.
+        """
         started = time.monotonic()
         if not self.bindings:
             raise DataPlaneError(f"no warehouse binding reads the collections of {self.plan.capture}: nothing to run")
-        with self._runner_lock() as owned:
+        with self.state.runner_lock(self.plan.capture) as owned:
             report = (
-                self._run(until_caught_up, stop or threading.Event(), poll_seconds)
+                self._run(until_caught_up, stop or threading.Event(), poll_seconds, report or RunReport())
                 if owned
                 else self._await(wait_seconds)
             )
@@ -155,8 +179,7 @@ class Pipeline:
         self.capture.close()
 
     # the loop ----------------------------------------------------------------------------------------------
-    def _run(self, until_caught_up: bool, stop: threading.Event, poll_seconds: float) -> RunReport:
-        report = RunReport()
+    def _run(self, until_caught_up: bool, stop: threading.Event, poll_seconds: float, report: RunReport) -> RunReport:
         self.prepare()
         sessions.roll_back_abandoned(self.snowflake, self.session_file)
         with self.snowflake.get_connection() as conn:
@@ -177,6 +200,16 @@ class Pipeline:
                 sessions.forget(self.session_file)
         report.lsn = min(self.checkpoints.values(), default=0)
         report.source_lsn = self.capture.current_lsn()
+        return self._positioned(report)
+
+    def _positioned(self, report: RunReport) -> RunReport:
+        """Record where each binding's collection stands: its LSN and the bytes of WAL still to read."""
+        for binding in self.bindings:
+            lsn = self.checkpoints.get(binding.table, report.lsn)
+            report.positions[binding.collection] = {
+                "estuary/lsn": lsn_to_str(lsn),
+                "estuary/lag_bytes": max(0, report.source_lsn - lsn),
+            }
         return report
 
     def _stream(self, cursor: Any, target: int | None, stop: threading.Event, poll: float, report: RunReport) -> None:
@@ -191,6 +224,7 @@ class Pipeline:
                 if position < upto:
                     self._commit_position(cursor, upto)
                 last_bump = time.monotonic()
+            report.lsn, report.source_lsn = min(self.checkpoints.values(), default=upto), upto
             if target is not None and not transactions:
                 return
             if target is None and time.monotonic() - last_pause_check > 1.0:
@@ -291,9 +325,7 @@ class Pipeline:
 
     # checks and setup ------------------------------------------------------------------------------------
     def _use_schema(self, cursor: Any) -> None:
-        cursor.execute(f"CREATE DATABASE IF NOT EXISTS {self.plan.database}")
-        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {self.plan.database}.{self.plan.schema}")
-        cursor.execute(f"USE SCHEMA {self.plan.database}.{self.plan.schema}")
+        use_schema(cursor, self.plan.database, self.plan.schema)
 
     def _setup_tables(self, cursor: Any) -> list[TableBinding]:
         """Create tables; bindings whose existing table gained columns must be backfilled again."""
@@ -342,7 +374,7 @@ class Pipeline:
 
     def reset(self) -> None:
         """Forget checkpoints and drop the slot: the next run backfills everything from a new snapshot."""
-        with self._runner_lock() as owned:
+        with self.state.runner_lock(self.plan.capture) as owned:
             if not owned:
                 raise DataPlaneError(f"{self.plan.capture} is running in another process; stop it before a reset")
             with self.snowflake.get_connection() as conn:
@@ -353,22 +385,6 @@ class Pipeline:
             self.capture.drop_slot()
 
     # coordination ----------------------------------------------------------------------------------------
-    @contextmanager
-    def _runner_lock(self) -> Iterator[bool]:
-        """Hold the capture's runner lock; yields False when another process keeps running it."""
-        path = self.state.lock_path(self.plan.capture)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def _await(self, wait_seconds: float) -> RunReport:
         """Another process runs this capture: wait until the warehouse checkpoints pass the source's LSN now."""
         target = self.capture.current_lsn()
@@ -379,7 +395,9 @@ class Pipeline:
             while True:
                 reached = min(self._stored_checkpoints(cursor).values(), default=0)
                 if reached >= target:
-                    return RunReport(lsn=reached, source_lsn=self.capture.current_lsn(), ran_here=False)
+                    self.checkpoints = {b.table: lsn for b, lsn in self._stored_checkpoints(cursor).items()}
+                    report = RunReport(lsn=reached, source_lsn=self.capture.current_lsn(), ran_here=False)
+                    return self._positioned(report)
                 if time.monotonic() > deadline:
                     raise DataPlaneError(
                         f"{self.plan.capture} runs in another process and did not reach LSN {lsn_to_str(target)} "

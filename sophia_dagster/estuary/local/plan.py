@@ -1,7 +1,8 @@
 """Which parts of a Flow catalog the embedded data plane can run, and how: catalog -> a pipeline plan.
 
 A plan is one ``source-postgres`` capture plus the ``materialize-snowflake`` bindings that read its
-collections. Anything else (HubSpot captures, other connectors) is reported as not runnable here, with why.
+collections (HubSpot captures have theirs in :mod:`.hubspot_pipeline`). Other connectors are reported as not
+runnable here, with why.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sophia_dagster.estuary.local.values import (
 )
 
 POSTGRES_CONNECTORS = {"source-postgres"}
+HUBSPOT_CONNECTORS = {"source-hubspot-native"}
 SNOWFLAKE_CONNECTORS = {"materialize-snowflake"}
 
 
@@ -114,7 +116,8 @@ def binding_columns(conn: psycopg.Connection, table: SourceTable, properties: di
     return tuple(columns)
 
 
-def _key_fields(catalog: Catalog, collection: str) -> tuple[str, ...]:
+def key_fields(catalog: Catalog, collection: str) -> tuple[str, ...]:
+    """The top-level fields of a collection's key (nested keys cannot run locally)."""
     fields = []
     for pointer in catalog.collections[collection].key:
         parts = pointer.strip("/").split("/")
@@ -128,62 +131,56 @@ def runnable_reason(catalog: Catalog, task: str) -> str | None:
     """Why ``task`` cannot run in the embedded data plane, or None when it can."""
     model = catalog.tasks[task]
     connector = model.endpoint.connector.name
-    if isinstance(model, Capture) and connector not in POSTGRES_CONNECTORS:
+    if isinstance(model, Capture) and connector not in POSTGRES_CONNECTORS | HUBSPOT_CONNECTORS:
         return (
-            f"capture {task} uses {model.endpoint.connector.image}, which reads a SaaS API this machine cannot reach; "
-            "the embedded data plane only runs source-postgres captures. Run it in dev/prod against Estuary."
+            f"capture {task} uses {model.endpoint.connector.image}; the embedded data plane runs source-postgres "
+            "and source-hubspot-native captures only. Run it in dev/prod against Estuary."
         )
     if isinstance(model, Materialization) and connector not in SNOWFLAKE_CONNECTORS:
         return f"materialization {task} uses {model.endpoint.connector.image}; only materialize-snowflake runs locally"
     return None
 
 
-def capture_of(catalog: Catalog, task: str) -> str:
-    """The runnable capture feeding ``task`` (itself when it is a capture)."""
+def captures_of(catalog: Catalog, task: str) -> list[str]:
+    """The runnable captures feeding ``task`` (itself when it is a capture), in catalog order."""
     if task in catalog.captures:
-        return task
-    materialization = catalog.materializations[task]
-    feeding = {
+        return [task]
+    sources = {b.source_name for b in catalog.materializations[task].bindings}
+    return [
         name
         for name, capture in catalog.captures.items()
-        for b in capture.bindings
-        if any(b.target == mb.source_name for mb in materialization.bindings) and runnable_reason(catalog, name) is None
-    }
-    if len(feeding) != 1:
-        raise NotRunnableHere(
-            f"materialization {task} reads from {len(feeding)} runnable PostgreSQL captures; the embedded data plane "
-            "runs exactly one capture per materialization"
-        )
-    return feeding.pop()
+        if any(b.target in sources for b in capture.bindings) and runnable_reason(catalog, name) is None
+    ]
 
 
-def build_plan(catalog: Catalog, task: str, conn: psycopg.Connection) -> Plan:
-    """The plan that runs ``task`` (a capture or a materialization) with whatever it is connected to."""
-    reason = runnable_reason(catalog, task)
-    if reason:
-        raise NotRunnableHere(reason)
-    capture_name = capture_of(catalog, task)
+def materialization_of(catalog: Catalog, collections: set[str]) -> tuple[str | None, Materialization | None]:
+    """The one runnable materialization reading any of ``collections`` (None when there is none)."""
+    names = [
+        name
+        for name, m in catalog.materializations.items()
+        if runnable_reason(catalog, name) is None and any(b.source_name in collections for b in m.bindings)
+    ]
+    if len(names) > 1:
+        raise NotRunnableHere(f"{len(names)} materializations read the same captured collections; one runs locally")
+    return (names[0], catalog.materializations[names[0]]) if names else (None, None)
+
+
+def build_plan(catalog: Catalog, capture_name: str, conn: psycopg.Connection) -> Plan:
+    """The plan that runs PostgreSQL capture ``capture_name`` and the warehouse bindings reading its collections."""
     capture = catalog.captures[capture_name]
+    if capture.endpoint.connector.name not in POSTGRES_CONNECTORS:
+        raise NotRunnableHere(f"capture {capture_name} is not a source-postgres capture")
     advanced = capture.endpoint.connector.config.get("advanced") or {}
     tables = tuple(
-        SourceTable(b.resource["namespace"], b.resource["stream"], b.target, _key_fields(catalog, b.target))
+        SourceTable(b.resource["namespace"], b.resource["stream"], b.target, key_fields(catalog, b.target))
         for b in capture.bindings
         if not b.disable
     )
     by_collection = {t.collection: t for t in tables}
-    materializations = [
-        name
-        for name, m in catalog.materializations.items()
-        if runnable_reason(catalog, name) is None and any(b.source_name in by_collection for b in m.bindings)
-    ]
-    if len(materializations) > 1:
-        raise NotRunnableHere(
-            f"capture {capture_name} feeds {len(materializations)} materializations; one runs locally"
-        )
-    name = materializations[0] if materializations else None
-    config = catalog.materializations[name].endpoint.connector.config if name else {}
+    name, materialization = materialization_of(catalog, set(by_collection))
+    config = materialization.endpoint.connector.config if materialization else {}
     bindings, sources = [], {}
-    for index, binding in enumerate(catalog.materializations[name].bindings if name else []):
+    for index, binding in enumerate(materialization.bindings if materialization else []):
         table = by_collection.get(binding.source_name)
         if table is None or binding.disable:
             continue

@@ -4,9 +4,13 @@ Snowflake materializations in-process against the embedded source and warehouse.
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import psycopg
@@ -17,9 +21,19 @@ from sophia_dagster.embedded.postgres import ensure_embedded_postgres
 from sophia_dagster.estuary.catalog import Catalog
 from sophia_dagster.estuary.errors import EstuaryError, TaskNotReady
 from sophia_dagster.estuary.local.capture import SESSION_SETUP, CaptureError
+from sophia_dagster.estuary.local.hubspot import DEFAULT_API_URL, HubSpotApi, HubSpotCapture, HubSpotError
+from sophia_dagster.estuary.local.hubspot_pipeline import HubSpotPipeline, build_hubspot_plan, token_variable
+from sophia_dagster.estuary.local.materialize import quote
 from sophia_dagster.estuary.local.pgoutput import lsn_to_str
 from sophia_dagster.estuary.local.pipeline import DataPlaneError, Pipeline, RunReport
-from sophia_dagster.estuary.local.plan import NotRunnableHere, Plan, build_plan, runnable_reason
+from sophia_dagster.estuary.local.plan import (
+    HUBSPOT_CONNECTORS,
+    NotRunnableHere,
+    Plan,
+    build_plan,
+    captures_of,
+    runnable_reason,
+)
 from sophia_dagster.estuary.local.state import FlowState
 from sophia_dagster.estuary.models import BindingStats, PublishResult, TaskStats, TaskStatus
 from sophia_dagster.estuary.resource import EstuaryRuntime
@@ -31,12 +45,22 @@ class LocalDataPlaneError(EstuaryError):
 
 
 class LocalDataPlane(EstuaryRuntime):
-    """Runs the Flow catalog on this machine with Estuary's semantics (pgoutput CDC -> warehouse, exactly once)."""
+    """Runs the Flow catalog on this machine with Estuary's semantics (pgoutput CDC -> warehouse, exactly once).
+
+    HubSpot captures run against HubSpot's API when the variable their catalog's access-token placeholder
+    names (``${HUBSPOT_ACCESS_TOKEN}``) is set; otherwise they are not run, with a warning naming it.
+    """
 
     state_dir: str = Field(default=".sophia", description="Where the embedded engines and the data plane keep state")
     postgres_dsn: str | None = Field(
         default=None, description="Source PostgreSQL DSN (wal_level=logical); the embedded server when unset"
     )
+    embedded_source_setup: str | None = Field(
+        default=None,
+        description="'module:function' called with the embedded server's DSN before it is used (e.g. to create "
+        "and seed the captured tables), so whichever asset runs first finds the source ready",
+    )
+    hubspot_api_url: str = Field(default=DEFAULT_API_URL, description="HubSpot's API base URL")
     batch_messages: int = Field(default=50_000, description="pgoutput messages read per warehouse commit at most")
 
     # helpers -----------------------------------------------------------------------------------------------
@@ -45,47 +69,117 @@ class LocalDataPlane(EstuaryRuntime):
         return FlowState(Path(self.state_dir))
 
     def source_dsn(self) -> str:
-        """The source DSN: the configured one, else the embedded server (started when needed)."""
-        return self.postgres_dsn or ensure_embedded_postgres(Path(self.state_dir))
+        """The source DSN: the configured one, else the embedded server (started and set up when needed)."""
+        if self.postgres_dsn:
+            return self.postgres_dsn
+        dsn = ensure_embedded_postgres(Path(self.state_dir))
+        if self.embedded_source_setup:
+            module, _, function = self.embedded_source_setup.partition(":")
+            getattr(importlib.import_module(module), function)(dsn)
+        return dsn
 
     def plan(self, task: str, catalog: Catalog | None = None) -> Plan:
-        """The pipeline plan that runs ``task``; raises ``LocalDataPlaneError`` when it cannot run here."""
+        """The plan of the PostgreSQL capture ``task`` is or reads from; raises ``LocalDataPlaneError`` otherwise."""
         catalog = catalog or self.load_catalog()
+        postgres = [c for c in captures_of(catalog, task) if not self._is_hubspot(catalog, c)]
+        if not postgres:
+            raise LocalDataPlaneError(f"{task} reads from no PostgreSQL capture that runs here")
         try:
             with psycopg.connect(self.source_dsn(), autocommit=True) as conn:
                 conn.execute(SESSION_SETUP)
-                return build_plan(catalog, task, conn)
+                return build_plan(catalog, postgres[0], conn)
         except NotRunnableHere as exc:
             raise LocalDataPlaneError(str(exc)) from None
 
     def pipeline(self, task: str) -> Pipeline:
-        """A pipeline for ``task`` (close it after use)."""
+        """The PostgreSQL pipeline of ``task`` (close it after use)."""
         plan = self.plan(task)
         warehouse = embedded_snowflake_resource(Path(self.state_dir), plan.database, plan.schema)
         return Pipeline(plan, self.source_dsn(), warehouse, self.flow_state, self.batch_messages)
 
     def not_runnable_reason(self, task: str) -> str | None:
         """Why ``task`` cannot run in the embedded data plane (None when it can)."""
-        return runnable_reason(self.load_catalog(), task)
+        catalog = self.load_catalog()
+        return runnable_reason(catalog, task) or (
+            self.hubspot_unavailable(catalog, task) if task in catalog.captures else None
+        )
 
-    def run(self, task: str, until_caught_up: bool = True, **kwargs: object) -> RunReport:
-        """Run ``task``'s pipeline until caught up (or continuously); records the outcome for ``status``."""
+    def hubspot_unavailable(self, catalog: Catalog, capture: str) -> str | None:
+        """Why HubSpot capture ``capture`` does not run here (its token variable is unset), else None."""
+        if not self._is_hubspot(catalog, capture):
+            return None
+        variable = token_variable(catalog, capture)
+        if variable and os.environ.get(variable):
+            return None
+        return (
+            f"{variable or 'the access token'} is not set: HubSpot capture {capture} was not run (nothing is made up); "
+            f"set {variable or 'credentials.access_token'} to a HubSpot private app token to capture it"
+        )
+
+    def runnable_captures(self, task: str, collections: set[str] | None = None) -> tuple[list[str], dict[str, str]]:
+        """The captures ``task`` runs (those feeding ``collections`` when given) and why others are left out."""
+        catalog = self.load_catalog()
+        if reason := runnable_reason(catalog, task):
+            raise LocalDataPlaneError(reason)
+        run, skipped = [], {}
+        for capture in captures_of(catalog, task):
+            if collections is not None and not collections & set(catalog.collections_of(capture)):
+                continue
+            if reason := self.hubspot_unavailable(catalog, capture):
+                skipped[capture] = reason
+            else:
+                run.append(capture)
+        return run, skipped
+
+    def run(
+        self, task: str, until_caught_up: bool = True, captures: list[str] | None = None, **kwargs: Any
+    ) -> RunReport:
+        """Run the pipelines of ``task`` (or of ``captures`` only) until caught up, or continuously.
+
+        Several captures (a materialization fed by PostgreSQL and HubSpot) run side by side; the outcome is
+        recorded for ``status`` and what moved is kept for the assets' next report.
+        """
         if self.flow_state.task(task).get("disabled"):
             raise LocalDataPlaneError(f"{task} is paused; resume it first")
+        names = captures if captures is not None else self.runnable_captures(task)[0]
+        if not names:
+            raise LocalDataPlaneError(f"{task}: no capture feeding it can run here")
+        if len(names) == 1:
+            return self._run_one(names[0], until_caught_up, **kwargs)
+        with ThreadPoolExecutor(len(names)) as pool:
+            futures = [pool.submit(self._run_one, name, until_caught_up, **kwargs) for name in names]
+            return RunReport.merged([future.result() for future in futures])
+
+    def _run_one(self, capture: str, until_caught_up: bool, **kwargs: Any) -> RunReport:
         try:
-            pipeline = self.pipeline(task)
+            pipeline = self._pipeline_of(capture)
         except (psycopg.Error, snowflake.connector.errors.Error) as exc:
-            self.flow_state.record_run([task], str(exc))
-            raise LocalDataPlaneError(f"cannot start {task}: {exc}") from None
+            self.flow_state.record_run([capture], str(exc))
+            raise LocalDataPlaneError(f"cannot start {capture}: {exc}") from None
         try:
             report = pipeline.run(until_caught_up=until_caught_up, **kwargs)
-        except (DataPlaneError, CaptureError, psycopg.Error, snowflake.connector.errors.Error) as exc:
+        except (DataPlaneError, CaptureError, HubSpotError, psycopg.Error, snowflake.connector.errors.Error) as exc:
             self.flow_state.record_run(list(pipeline.plan.tasks), str(exc))
             raise LocalDataPlaneError(str(exc)) from None
         finally:
             pipeline.close()
-        self.flow_state.record_run(list(pipeline.plan.tasks), None, report.lsn)
+        self.flow_state.record_run(list(pipeline.plan.tasks), None, report.lsn or None)
+        self.flow_state.add_moved(pipeline.plan.tasks, report.moved())
         return report
+
+    def _pipeline_of(self, capture: str) -> Pipeline | HubSpotPipeline:
+        catalog = self.load_catalog()
+        if not self._is_hubspot(catalog, capture):
+            return self.pipeline(capture)
+        plan = build_hubspot_plan(catalog, capture)
+        variable = token_variable(catalog, capture) or "the HubSpot access token"
+        api = HubSpotApi(os.environ.get(variable, ""), self.hubspot_api_url, token_name=variable)
+        warehouse = embedded_snowflake_resource(Path(self.state_dir), plan.database, plan.schema)
+        return HubSpotPipeline(plan, HubSpotCapture(api), warehouse, self.flow_state)
+
+    @staticmethod
+    def _is_hubspot(catalog: Catalog, capture: str) -> bool:
+        return capture in catalog.captures and catalog.captures[capture].endpoint.connector.name in HUBSPOT_CONNECTORS
 
     # EstuaryRuntime ----------------------------------------------------------------------------------------
     def publish(self, names: Sequence[str] | None = None, *, dry_run: bool = False) -> PublishResult:
@@ -95,7 +189,7 @@ class LocalDataPlane(EstuaryRuntime):
         for name in names:
             if name not in catalog.tasks:
                 raise LocalDataPlaneError(f"{name!r} is not a capture or materialization of the catalog")
-            if runnable_reason(catalog, name):
+            if runnable_reason(catalog, name) or self._is_hubspot(catalog, name):
                 continue
             pipeline = Pipeline(
                 self.plan(name, catalog),
@@ -147,32 +241,57 @@ class LocalDataPlane(EstuaryRuntime):
     def materialize(
         self, context: dg.AssetExecutionContext, task: str, selected: Mapping[dg.AssetKey, int]
     ) -> Iterator[dg.MaterializeResult]:
-        """Run ``task``'s pipeline until caught up; report what each selected binding moved."""
-        catalog = self.load_catalog()
-        reason = runnable_reason(catalog, task)
-        if reason:
-            raise dg.Failure(description=reason, metadata={"estuary/runnable_here": False, "estuary/reason": reason})
+        """Run the captures feeding the selected bindings until caught up; report what each binding moved.
+
+        Bindings whose capture cannot run here (HubSpot without its token) are not reported, with a warning
+        naming why: they show as not materialized, and the other bindings succeed.
+        """
+        collections = self.load_catalog().collections_of(task)
+        wanted = {key: collections[index] for key, index in selected.items()}
         try:
-            report = self.run(task, wait_seconds=self.caught_up_timeout_seconds)
+            captures, skipped = self.runnable_captures(task, set(wanted.values()))
+        except LocalDataPlaneError as exc:
+            raise dg.Failure(description=str(exc), metadata={"estuary/reason": str(exc)}) from None
+        for reason in skipped.values():
+            context.log.warning(reason)
+        left_out = {c for capture in skipped for c in self.load_catalog().collections_of(capture)}
+        if not captures:
+            return
+        try:
+            report = self.run(task, captures=captures, wait_seconds=self.caught_up_timeout_seconds)
         except LocalDataPlaneError as exc:
             raise dg.Failure(description=str(exc)) from None
-        context.log.info(
-            f"{task} caught up at LSN {lsn_to_str(report.lsn)} in {report.duration_seconds:.1f}s "
-            f"({dict(report.totals())})"
-        )
-        collections = catalog.collections_of(task)
-        plan_collections = {b.collection for b in self.plan(task, catalog).bindings}
-        skipped = []
-        for key, index in selected.items():
-            collection = collections[index]
-            if collection not in plan_collections:
-                skipped.append(f"{key.to_user_string()} ({collection})")
-                continue
-            yield dg.MaterializeResult(asset_key=key, metadata=_metadata(report, collection))
-        if skipped:
-            raise dg.Failure(
-                description=f"not runnable in the embedded data plane (their captures need a SaaS source): {', '.join(skipped)}"
+        context.log.info(f"{task} caught up in {report.duration_seconds:.1f}s ({dict(report.totals())})")
+        reported = {key: collection for key, collection in wanted.items() if collection not in left_out}
+        moved = self.flow_state.take_moved(task, set(reported.values()))
+        rows = self.row_counts(task, set(reported.values()))
+        for key, collection in reported.items():
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata=run_metadata(report, collection, moved.get(collection, {}), rows.get(collection)),
             )
+
+    def row_counts(self, task: str, collections: set[str]) -> dict[str, int]:
+        """Rows of the warehouse table of each collection (a collection counts the keys its table holds)."""
+        catalog = self.load_catalog()
+        tables: dict[str, tuple[str, str, str]] = {}
+        for name, materialization in catalog.materializations.items():
+            if runnable_reason(catalog, name):
+                continue
+            config = materialization.endpoint.connector.config
+            for binding in materialization.bindings:
+                if binding.source_name in collections and (name == task or task not in catalog.materializations):
+                    place = (str(config.get("database", "SOPHIA")), str(config.get("schema", "RAW")))
+                    tables.setdefault(binding.source_name, (*place, binding.resource["table"]))
+        if not tables:
+            return {}
+        counts = " UNION ALL ".join(
+            f"SELECT %s, COUNT(*) FROM {db}.{schema}.{quote(table)}" for db, schema, table in tables.values()
+        )
+        with embedded_snowflake_resource(Path(self.state_dir)).get_connection() as conn:
+            cursor = conn.cursor()
+            cursor.execute(counts, list(tables))
+            return {collection: int(n) for collection, n in cursor.fetchall()}
 
     # internals ---------------------------------------------------------------------------------------------
     def _known(self, name: str) -> None:
@@ -185,7 +304,7 @@ class LocalDataPlane(EstuaryRuntime):
         common = {"catalog_name": name, "spec_type": spec_type, "last_pub_id": known.get("last_pub_id")}
         if spec_type == "collection":
             return TaskStatus(**common, status="ok", message="collection")
-        reason = runnable_reason(catalog, name)
+        reason = runnable_reason(catalog, name) or self.hubspot_unavailable(catalog, name)
         if reason:
             return TaskStatus(**common, status="warning", message=f"not runnable here: {reason}")
         if known.get("disabled"):
@@ -198,23 +317,27 @@ class LocalDataPlane(EstuaryRuntime):
                 controller_error=known["error"],
                 controller_failures=known.get("failures", 0),
             )
-        if "lsn" not in known:
+        if "last_run" not in known:
             return TaskStatus(**common, status="warning", message="not run yet in the embedded data plane")
-        return TaskStatus(
-            **common, status="ok", message=f"caught up to LSN {lsn_to_str(known['lsn'])} at {known['last_run']}"
-        )
+        where = f"to LSN {lsn_to_str(known['lsn'])} " if "lsn" in known else ""
+        return TaskStatus(**common, status="ok", message=f"caught up {where}at {known['last_run']}")
 
 
-def _metadata(report: RunReport, collection: str) -> dict[str, dg.MetadataValue]:
-    counts = report.counts.get(collection, {})
-    return {
+def run_metadata(
+    report: RunReport, collection: str, moved: Mapping[str, int], row_count: int | None
+) -> dict[str, dg.MetadataValue]:
+    """What one asset's materialization reports: the rows moved into it since its last report, its row count
+    and where the capture stands (every key the embedded data plane reports is here)."""
+    metadata = {
         "estuary/collection": dg.MetadataValue.text(collection),
-        "rows_inserted": dg.MetadataValue.int(counts.get("inserted", 0)),
-        "rows_updated": dg.MetadataValue.int(counts.get("updated", 0)),
-        "rows_deleted": dg.MetadataValue.int(counts.get("deleted", 0)),
-        "rows_backfilled": dg.MetadataValue.int(report.backfilled.get(collection, 0)),
-        "lsn": dg.MetadataValue.text(lsn_to_str(report.lsn)),
-        "lag_bytes": dg.MetadataValue.int(report.lag_bytes),
+        "rows_inserted": dg.MetadataValue.int(moved.get("inserted", 0)),
+        "rows_updated": dg.MetadataValue.int(moved.get("updated", 0)),
+        "rows_deleted": dg.MetadataValue.int(moved.get("deleted", 0)),
+        "rows_backfilled": dg.MetadataValue.int(moved.get("backfilled", 0)),
         "duration_seconds": dg.MetadataValue.float(round(report.duration_seconds, 3)),
-        "ran_in_this_process": dg.MetadataValue.bool(report.ran_here),
     }
+    if row_count is not None:
+        metadata["dagster/row_count"] = dg.MetadataValue.int(row_count)
+    if collection in report.positions:
+        metadata.update(report.positions[collection])
+    return metadata

@@ -8,7 +8,7 @@ import fcntl
 import json
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,22 @@ class FlowState:
     def lock_path(self, capture: str) -> Path:
         """The file whose lock marks ``capture`` as running in some process."""
         return self.root / ("run-" + capture.replace("/", "_") + ".lock")
+
+    @contextmanager
+    def runner_lock(self, capture: str) -> Iterator[bool]:
+        """Hold ``capture``'s runner lock; yields False when another process keeps running it."""
+        path = self.lock_path(capture)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
     def _edit(self) -> Iterator[dict[str, Any]]:
@@ -95,6 +111,25 @@ class FlowState:
                 binding = bucket["bindings"].setdefault(collection, {"docs": 0, "bytes": 0})
                 binding["docs"] += docs
                 binding["bytes"] += size
+
+    def add_moved(self, tasks: Iterable[str], moved: Mapping[str, Mapping[str, int]]) -> None:
+        """Add what a run moved per collection (inserted, updated, deleted, backfilled) to each task's unreported
+        counts: whichever asset of a task reports next shows what moved into it since its last report."""
+        if not moved:
+            return
+        with self._edit() as data:
+            for task in tasks:
+                pending = data.setdefault("unreported", {}).setdefault(task, {})
+                for collection, counts in moved.items():
+                    bucket = pending.setdefault(collection, {})
+                    for what, n in counts.items():
+                        bucket[what] = bucket.get(what, 0) + n
+
+    def take_moved(self, task: str, collections: set[str]) -> dict[str, dict[str, int]]:
+        """The unreported counts of ``collections`` for ``task``, now marked reported."""
+        with self._edit() as data:
+            pending = data.setdefault("unreported", {}).setdefault(task, {})
+            return {collection: pending.pop(collection) for collection in collections if collection in pending}
 
     def stats(self, name: str) -> dict[str, dict[str, Any]]:
         """Hourly buckets of ``name`` by their ISO start time."""
