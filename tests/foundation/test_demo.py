@@ -6,8 +6,14 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from sophia_dagster.embedded.demo import TABLES
 from tests.conftest import DemoRun
+
+
+# The first test to ask for the shared demo pays for it.
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_demo_runs_the_main_job_and_the_warehouse_matches_the_source(demo_run: DemoRun) -> None:

@@ -72,6 +72,7 @@ def test_prod_resources_keep_secrets_out_of_config(monkeypatch: pytest.MonkeyPat
         assert secret not in shown
 
 
+@pytest.mark.timeout(900)  # may be the first test to ask for the shared demo
 def test_demo_assets_read_the_warehouse_and_materialize_on_the_tiers(
     demo_run: DemoRun, redis_url: str, key_prefix: str
 ) -> None:

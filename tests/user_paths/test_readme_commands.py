@@ -24,6 +24,8 @@ from sophia_dagster.warehouse.embedded import ensure_embedded_warehouse
 from tests.conftest import BIN, REPO, DemoRun, user_env
 from tests.user_paths.servers import free_port, serving
 
+# Each test starts one or more Dagster CLIs or servers; the first also pays for the shared demo.
+pytestmark = pytest.mark.timeout(900)
 ANALYTICS = 'key:"snowflake/sophia/analytics/*"'
 RUN_BY = {
     "make demo": "tests.foundation.test_demo::test_demo_runs_the_main_job_and_the_warehouse_matches_the_source",

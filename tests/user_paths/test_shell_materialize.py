@@ -16,6 +16,8 @@ import pytest
 from sophia_dagster.definitions import defs
 from tests.conftest import BIN, REPO, user_env
 
+# A whole fresh-state run (seed, backfill, models, memory) from the shell.
+pytestmark = pytest.mark.timeout(900)
 COMMANDS = {
     "dagster": [str(BIN / "dagster"), "asset", "materialize", "-m", "sophia_dagster.definitions", "--select", "*"],
     "dg": [str(BIN / "dg"), "launch", "--assets", "*"],

@@ -20,6 +20,8 @@ from sophia_dagster.definitions import defs
 from tests.conftest import REPO, DemoRun
 from tests.user_paths.servers import free_port, serving
 
+# Starting the UI, a run launched from it and the browser take minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "test-artifacts" / "web-ui"
 ASSET = "snowflake/sophia/raw/deals"  # a raw table: its materialization runs the warehouse task and its health check
