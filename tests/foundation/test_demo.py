@@ -11,7 +11,6 @@ import pytest
 from sophia_dagster.embedded.demo import TABLES
 from tests.conftest import DemoRun
 
-
 # The first test to ask for the shared demo pays for it.
 pytestmark = pytest.mark.timeout(900)
 
