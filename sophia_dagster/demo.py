@@ -45,6 +45,13 @@ def _run(loaded: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.Ass
         raise SystemExit(1)
 
 
+def _psql_line(embedded: bool, dsn: str) -> str:
+    """How to reach the embedded source by hand; nothing for a POSTGRES_DSN of the user's (it may hold a password)."""
+    if not embedded:
+        return ""
+    return f"  psql '{dsn}'\n                                the embedded source: change rows by hand, then run again\n"
+
+
 def main() -> int:
     """Run the demo; exit 0 when the warehouse matches the source after the burst."""
     try:
@@ -75,6 +82,8 @@ def main() -> int:
         "  .venv/bin/sophia-config show  the effective settings and where each came from\n"
         "  .venv/bin/sophia-flow run     stream changes continuously (sub-second lag); try it beside make ui\n"
         f"  {str(settings.state_dir) + '/':<29} the embedded PostgreSQL, warehouse and data-plane state\n"
+        f"{_psql_line(settings.postgres_dsn is None, source_dsn)}"
+        "  make stop                     stop the embedded PostgreSQL and warehouse servers\n"
         "HubSpot assets are not run here: they need HubSpot's API (ENVIRONMENT=prod runs them)."
     )
     return 0 if same else 1

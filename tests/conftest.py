@@ -6,14 +6,20 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from sophia_dagster.config import FIELD_NAMES
 from sophia_dagster.embedded.postgres import stop_embedded_postgres
 from sophia_dagster.warehouse.embedded import stop_embedded_warehouse
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +35,45 @@ def make_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     for state_dir in made:
         stop_embedded_warehouse(state_dir)
         stop_embedded_postgres(state_dir)
+
+
+def user_env(state_dir: Path, dagster_home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user with nothing of ours set: only STATE_DIR, DAGSTER_HOME (telemetry off) and `extra`."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    ours = {name.upper() for name in FIELD_NAMES} | {"FLOW_AUTH_TOKEN", "SOPHIA_CONFIG_FILE", "HUBSPOT_ACCESS_TOKEN"}
+    env = {key: value for key, value in os.environ.items() if key not in ours}
+    return {**env, "STATE_DIR": str(state_dir), "DAGSTER_HOME": str(dagster_home), **extra}
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """A finished `python -m sophia_dagster.demo`: its state directory, Dagster home, environment and output."""
+
+    state_dir: Path
+    dagster_home: Path
+    env: dict[str, str]
+    result: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def demo_run(make_state_dir: Callable[[str], Path], redis_url: str) -> Iterator[DemoRun]:
+    """The README's `make demo` run once per session; tests that need a demo'd state (web UI, CLIs) share it."""
+    root = make_state_dir("demo")
+    state_dir, home = root / "state", root / "dagster_home"
+    env = user_env(state_dir, home, REDIS_URL=redis_url)
+    result = subprocess.run(
+        [sys.executable, "-m", "sophia_dagster.demo"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    yield DemoRun(state_dir, home, env, result)
+    stop_embedded_warehouse(state_dir)
+    stop_embedded_postgres(state_dir)
 
 
 @pytest.fixture(scope="session")

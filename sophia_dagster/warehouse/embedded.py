@@ -102,23 +102,25 @@ def ensure_embedded_warehouse(state_dir: Path) -> WarehouseEndpoint:
         return _spawn(root, info, log)
 
 
-def stop_embedded_warehouse(state_dir: Path, timeout: float = 10.0) -> None:
-    """Stop the warehouse server for `state_dir` (it checkpoints its files on the way out)."""
+def stop_embedded_warehouse(state_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop the warehouse server for `state_dir` (it checkpoints its files on the way out); False when none ran."""
     root, info, lock, _ = _paths(state_dir)
     if not root.exists():
-        return
+        return False
     with file_lock(lock):
         endpoint = _read_endpoint(info)
         if endpoint is None:
-            return
+            return False
         try:
             os.kill(endpoint.pid, signal.SIGTERM)
         except ProcessLookupError:
-            return
+            info.unlink(missing_ok=True)
+            return False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _pid_alive(endpoint.pid):
             time.sleep(0.05)
         info.unlink(missing_ok=True)
+        return True
 
 
 def _pid_alive(pid: int) -> bool:

@@ -16,6 +16,8 @@ from sophia_dagster.memory.l3_snowflake import SnowflakeKnowledgeStore
 from sophia_dagster.memory.refs import OutputRef
 from sophia_dagster.memory.resources import memory_resources
 from sophia_dagster.postgres_source import SourcePostgres
+from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
+from tests.conftest import DemoRun
 from tests.memory.conftest import free_port
 
 KEYS = {
@@ -72,16 +74,25 @@ def test_prod_resources_keep_secrets_out_of_config(monkeypatch: pytest.MonkeyPat
         assert secret not in shown
 
 
-def test_demo_assets_materialize_on_the_tiers(
-    embedded_state_dir: Path, embedded_postgres: SourcePostgres, redis_url: str, key_prefix: str
+@pytest.mark.timeout(900)  # may be the first test to ask for the shared demo
+def test_demo_assets_read_the_warehouse_and_materialize_on_the_tiers(
+    demo_run: DemoRun, redis_url: str, key_prefix: str
 ) -> None:
-    settings = Settings(state_dir=embedded_state_dir, redis_url=redis_url)
-    resources = {**memory_resources(settings, redis_prefix=key_prefix), "source_postgres": embedded_postgres}
+    """Over the demo's warehouse (raw tables and models), not the source: the counts still match the source."""
+    assert demo_run.result.returncode == 0, demo_run.result.stderr[-3_000:]
+    settings = Settings(state_dir=demo_run.state_dir, redis_url=redis_url)
+    resources = {
+        **memory_resources(settings, redis_prefix=key_prefix),
+        "snowflake": embedded_snowflake_resource(demo_run.state_dir),
+    }
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(list(memory_defs.memory().assets), resources=resources, instance=instance)
     assert result.success
+    upstream = {dep.asset_key for asset in memory_defs.memory().assets for spec in asset.specs for dep in spec.deps}
+    assert upstream and all(key.path[0] in ("snowflake", "memory") for key in upstream)
 
-    with embedded_postgres.connect() as conn:
+    source = SourcePostgres(state_dir=str(demo_run.state_dir))
+    with source.connect() as conn:
         calls, transcript, call_id = conn.execute(
             "SELECT (SELECT count(*) FROM calls), transcript, id::text FROM calls ORDER BY id LIMIT 1"
         ).fetchone()
