@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -93,11 +94,12 @@ def test_429_waits_for_retry_after(hubspot: FakeHubSpot, url: str) -> None:
 
 
 def test_401_is_one_clear_error_without_the_token(hubspot: FakeHubSpot, url: str) -> None:
+    wrong = f"wrong-{secrets.token_hex(8)}"
     with pytest.raises(HubSpotAuthError) as raised:
-        capture(hubspot, url, token="pat-na1-wrong-token-123").backfill(CONTACTS)
+        capture(hubspot, url, token=wrong).backfill(CONTACTS)
     message = str(raised.value)
     assert "HTTP 401" in message and "HUBSPOT_ACCESS_TOKEN" in message and "Authentication credentials" in message
-    assert "wrong-token" not in message and len(hubspot.requests) == 1
+    assert wrong not in message and len(hubspot.requests) == 1
 
 
 def test_403_names_the_missing_scope_problem(hubspot: FakeHubSpot, url: str) -> None:
