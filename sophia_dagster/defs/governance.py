@@ -5,13 +5,14 @@ automation that keeps analytics models fresh locally. Thresholds live in `govern
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 
 import sophia_dagster
 from sophia_dagster.config import PLATFORM_CATALOG_DIR, Settings, get_settings
-from sophia_dagster.dataplane.plan import runnable_reason
+from sophia_dagster.defs.resources import local_estuary
 from sophia_dagster.estuary.catalog import Catalog, load_catalog
 from sophia_dagster.governance.automation import govern_spec
 from sophia_dagster.governance.config import GovernanceConfig, load_governance_config
@@ -35,16 +36,19 @@ def governance_config() -> GovernanceConfig:
     return load_governance_config(CONFIG_FILE)
 
 
-def _runnable(catalog: Catalog, table: GovernedTable, settings: Settings) -> bool:
-    """Locally only the tasks the embedded data plane runs have tables to judge (HubSpot needs HubSpot)."""
+def _runs_here(settings: Settings) -> Callable[[str], bool]:
+    """Whether a task runs in this environment: locally, what the embedded data plane says (HubSpot needs its
+    token); against Estuary, every task."""
     if settings.environment != "local":
-        return True
+        return lambda task: True
+    runtime = local_estuary(settings)
+    return lambda task: runtime.not_runnable_reason(task) is None
+
+
+def _runnable(catalog: Catalog, table: GovernedTable, runs: Callable[[str], bool]) -> bool:
+    """A table has data to judge when its materialization and every capture feeding it run here."""
     feeding = [n for n, c in catalog.captures.items() if any(b.target == table.collection for b in c.bindings)]
-    return all(runnable_reason(catalog, n) is None for n in [*feeding, table.materialization])
-
-
-def _tasks(catalog: Catalog, settings: Settings) -> list[str]:
-    return [t for t in catalog.tasks if settings.environment != "local" or runnable_reason(catalog, t) is None]
+    return all(runs(n) for n in [*feeding, table.materialization])
 
 
 def _webhook_url() -> str | None:
@@ -73,8 +77,9 @@ def governance() -> dg.Definitions:
     task_checks = [build_task_check(catalog, task, config) for task in catalog.tasks]
     platform_asset, platform_checks = build_platform_assets(REPO_ROOT, PACKAGE, config)
     every_check = [*table_checks, *task_checks, *platform_checks]
-    elsewhere = {t.key for t in tables if not _runnable(catalog, t, settings)}
-    here = {k for t in _tasks(catalog, settings) for k in task_asset_keys(catalog, t)} - elsewhere
+    runs = _runs_here(settings)
+    elsewhere = {t.key for t in tables if not _runnable(catalog, t, runs)}
+    here = {k for t in catalog.tasks if runs(t) for k in task_asset_keys(catalog, t)} - elsewhere
     covered = [k for c in every_check for k in c.check_keys if k.asset_key in here | {PLATFORM_KEY}]
     report = build_report_asset(covered, settings.state_dir, settings.environment, deps=[PLATFORM_KEY])
     job = dg.define_asset_job(
