@@ -122,11 +122,12 @@ def _ref(key: dg.AssetKey) -> OutputRef:
     return OutputRef(tuple(key.path))
 
 
-def test_the_local_memory_graph_runs_without_redis_with_a_warning(
-    embedded_state_dir: Path, embedded_postgres: SourcePostgres
-) -> None:
-    settings = Settings(state_dir=embedded_state_dir, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    resources = {**memory_resources(settings, redis_prefix="no-redis"), "source_postgres": embedded_postgres}
+def test_the_local_memory_graph_runs_without_redis_with_a_warning(demo_run: DemoRun) -> None:
+    settings = Settings(state_dir=demo_run.state_dir, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    resources = {
+        **memory_resources(settings, redis_prefix="no-redis"),
+        "snowflake": embedded_snowflake_resource(demo_run.state_dir),
+    }
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(list(memory_defs.memory().assets), resources=resources, instance=instance)
     assert result.success

@@ -27,6 +27,11 @@ from tests.user_paths.servers import free_port, serving
 # Each test starts one or more Dagster CLIs or servers; the first also pays for the shared demo.
 pytestmark = pytest.mark.timeout(900)
 ANALYTICS = 'key:"snowflake/sophia/analytics/*"'
+PROCESSES = "tests.deploy.test_processes::test_webserver_and_daemon_run_the_code_location_over_grpc"
+SENSOR = "tests.deploy.test_operator_commands::test_stop_and_start_the_estuary_sensor"
+GOVERNANCE = "tests.governance.test_governance_job::test_governance_daily_passes_every_check_and_writes_the_report"
+UPGRADE = "tests.estuary.test_operate::test_the_readmes_upgrade_steps_dry_run_then_publish"
+PAUSE = "tests.estuary.test_operate::test_the_readmes_pause_status_resume"
 RUN_BY = {
     "make demo": "tests.foundation.test_demo::test_demo_runs_the_main_job_and_the_warehouse_matches_the_source",
     "make test": "(.ci/run runs it: the suite itself)",
@@ -45,6 +50,20 @@ RUN_BY = {
     ".venv/bin/sophia-flow run": "tests.user_paths.test_readme_commands::test_sophia_flow_commands",
     ".venv/bin/sophia-flow status | stats | pause sophia/postgres-cdc | resume sophia/postgres-cdc": "tests.user_paths.test_readme_commands::test_sophia_flow_commands",
     ".venv/bin/sophia-flow reset sophia/postgres-cdc": "tests.local_dataplane.test_edge_cases::test_a_dropped_slot_stops_with_a_clear_message_and_reset_recovers",
+    ".venv/bin/dagster code-server start -h 0.0.0.0 -p 4000 -m sophia_dagster.definitions": PROCESSES,
+    ".venv/bin/dagster api grpc-health-check -p 4000": PROCESSES,
+    ".venv/bin/dagster-webserver -w deploy/workspace.yaml -h 0.0.0.0 -p 3000": PROCESSES,
+    ".venv/bin/dagster-daemon run -w deploy/workspace.yaml": PROCESSES,
+    ".venv/bin/dagster sensor stop estuary_activity_sensor -m sophia_dagster.definitions": SENSOR,
+    ".venv/bin/dagster sensor start estuary_activity_sensor -m sophia_dagster.definitions": SENSOR,
+    ".venv/bin/dagster job execute -m sophia_dagster.definitions -j governance_daily": GOVERNANCE,
+    ".venv/bin/dg launch --job governance_daily": GOVERNANCE,
+    ".venv/bin/sophia-doctor": "tests.foundation.test_doctor::test_local_with_redis_stopped_runs_degraded",
+    ".venv/bin/sophia-estuary publish --dry-run": UPGRADE,
+    ".venv/bin/sophia-estuary publish": UPGRADE,
+    ".venv/bin/sophia-estuary pause sophia/postgres-cdc": PAUSE,
+    ".venv/bin/sophia-estuary status sophia/postgres-cdc": PAUSE,
+    ".venv/bin/sophia-estuary resume sophia/postgres-cdc": PAUSE,
 }
 
 
