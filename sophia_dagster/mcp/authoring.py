@@ -100,7 +100,11 @@ def materialization_document(
             name: {
                 "endpoint": {"connector": {"image": SNOWFLAKE_IMAGE, "config": dict(endpoint)}},
                 "bindings": [
-                    {"resource": {"table": table, "delta_updates": False}, "source": collection, "fields": {"recommended": True}}
+                    {
+                        "resource": {"table": table, "delta_updates": False},
+                        "source": collection,
+                        "fields": {"recommended": True},
+                    }
                     for collection, table in table_names(collections).items()
                 ],
             }

@@ -110,7 +110,11 @@ def _authoring_defaults(settings: Settings) -> dict[str, Any]:
             "schema": settings.snowflake_schema,
             "warehouse": "SOPHIA_AI_COMPUTE_WH",
             "role": "SOPHIA_ESTUARY_ROLE",
-            "credentials": {"auth_type": "jwt", "user": "SOPHIA_ESTUARY", "private_key": "${ESTUARY_SNOWFLAKE_PRIVATE_KEY}"},
+            "credentials": {
+                "auth_type": "jwt",
+                "user": "SOPHIA_ESTUARY",
+                "private_key": "${ESTUARY_SNOWFLAKE_PRIVATE_KEY}",
+            },
         },
     }
 

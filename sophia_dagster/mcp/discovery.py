@@ -104,7 +104,9 @@ def _table(schema: str, name: str, columns: dict[str, tuple[str, bool]], key: li
     return DiscoveredTable(
         schema=schema,
         name=name,
-        columns={column: json_schema(udt, nullable and column not in key) for column, (udt, nullable) in columns.items()},
+        columns={
+            column: json_schema(udt, nullable and column not in key) for column, (udt, nullable) in columns.items()
+        },
         required=tuple(column for column, (_, nullable) in columns.items() if not nullable or column in key),
         key=tuple(key),
     )

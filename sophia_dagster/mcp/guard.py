@@ -71,7 +71,9 @@ class Guard:
             raise ToolError(self.redact(str(exc))) from None
         except Exception as exc:
             log.error("%s failed: %s: %s", tool, type(exc).__name__, self.redact(str(exc)))
-            raise ToolError(f"{tool} failed with an internal error ({type(exc).__name__}); see the server log") from None
+            raise ToolError(
+                f"{tool} failed with an internal error ({type(exc).__name__}); see the server log"
+            ) from None
 
     def write(
         self,

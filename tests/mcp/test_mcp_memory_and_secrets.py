@@ -35,7 +35,10 @@ def test_memory_tools_answer_from_the_tiers(mcp_world: McpWorld, monkeypatch: py
     hits = search.structured_content["hits"]
     assert hits[0]["id"] == "acme" and hits[0]["score"] > hits[1]["score"]
     assert search.structured_content["degraded"] is False
-    assert [m["content"] for m in context.structured_content["messages"]] == ["hello", "what is the Acme renewal price?"]
+    assert [m["content"] for m in context.structured_content["messages"]] == [
+        "hello",
+        "what is the Acme renewal price?",
+    ]
     assert bad_limit.is_error and "limit" in text_of(bad_limit)
 
 

@@ -161,7 +161,9 @@ def test_errors_come_back_as_tool_errors(mcp_world: McpWorld) -> None:
     assert "no_such_table" in messages["bad table"]
     assert "Sophia AI!" in messages["bad name"]
     assert "already exists" in messages["taken"]
-    assert "Dagster webserver" in messages["dagster down"] and mcp_world.env["DAGSTER_UI_URL"] in messages["dagster down"]
+    assert (
+        "Dagster webserver" in messages["dagster down"] and mcp_world.env["DAGSTER_UI_URL"] in messages["dagster down"]
+    )
     assert "unknown pipeline" in messages["pause unknown"]
     assert not results["still alive"].is_error
     assert sorted(p.name for p in mcp_world.catalog_dir.iterdir()) == before

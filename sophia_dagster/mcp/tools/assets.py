@@ -17,7 +17,9 @@ class CheckState(BaseModel):
 
     name: str
     blocking: bool
-    status: str | None = Field(description="SUCCEEDED | FAILED | IN_PROGRESS | SKIPPED | EXECUTION_FAILED; None if never run")
+    status: str | None = Field(
+        description="SUCCEEDED | FAILED | IN_PROGRESS | SKIPPED | EXECUTION_FAILED; None if never run"
+    )
 
 
 class AssetState(BaseModel):
