@@ -5,6 +5,7 @@ automation that keeps analytics models fresh locally. Thresholds live in `govern
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,13 @@ JOB = "governance_daily"
 SCHEDULE_CRON = "0 6 * * *"
 
 
+@functools.cache
+def platform_catalog() -> Catalog:
+    """The platform catalog, read once per process (the graph and the governance wrapper both need it)."""
+    return load_catalog(PLATFORM_CATALOG_DIR)
+
+
+@functools.cache
 def governance_config() -> GovernanceConfig:
     """The platform's governance thresholds and severities."""
     return load_governance_config(CONFIG_FILE)
@@ -59,7 +67,7 @@ def _webhook_url() -> str | None:
 def with_governance(defs: dg.Definitions) -> dg.Definitions:
     """``defs`` with freshness policies on warehouse tables and memory assets and automation on the models."""
     config = governance_config()
-    tables = {t.key for t in governed_tables(load_catalog(PLATFORM_CATALOG_DIR))}
+    tables = {t.key for t in governed_tables(platform_catalog())}
     models = {m.key for m in load_models()}
     return defs.permissive_map_resolved_asset_specs(
         func=lambda spec: govern_spec(spec, config.freshness, tables, models), selection=None
@@ -71,7 +79,7 @@ def governance() -> dg.Definitions:
     """Governance checks, report, job, schedule and sensors of this platform."""
     settings = get_settings()
     config = governance_config()
-    catalog = load_catalog(PLATFORM_CATALOG_DIR)
+    catalog = platform_catalog()
     tables = governed_tables(catalog)
     table_checks = build_table_checks(catalog, tables, config)
     task_checks = [build_task_check(catalog, task, config) for task in catalog.tasks]
