@@ -84,7 +84,7 @@ def main() -> int:
         f"  {str(settings.state_dir) + '/':<29} the embedded PostgreSQL, warehouse and data-plane state\n"
         f"{_psql_line(settings.postgres_dsn is None, source_dsn)}"
         "  make stop                     stop the embedded PostgreSQL and warehouse servers\n"
-        "HubSpot assets are not run here: they need HubSpot's API (ENVIRONMENT=prod runs them)."
+        "HubSpot assets are left out of the demo: set HUBSPOT_ACCESS_TOKEN to capture HubSpot locally."
     )
     return 0 if same else 1
 
