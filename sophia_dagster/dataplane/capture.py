@@ -32,7 +32,8 @@ from sophia_dagster.dataplane.values import Converter, PgType, column_text, conv
 SESSION_SETUP = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET extra_float_digits = 3"
 BACKFILL_LOC = [-1, 0, 0]
 Chunk = tuple[pa.Array, dict[str, pa.Array]]
-"""Backfilled rows: their JSON documents, and each column's values as the text warehouse columns load from."""
+"""Backfilled rows: their JSON documents without ``_meta`` (see :func:`backfill_meta`), and each column's values as
+the text warehouse columns load from."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,11 @@ def _meta(
     return {"op": op, "source": source}
 
 
+def backfill_meta(table: SourceTable) -> dict[str, Any]:
+    """The ``_meta`` of every document of a backfill of ``table`` starting now (chunks leave it out)."""
+    return _meta("c", table, datetime.now(UTC), BACKFILL_LOC, True, None)
+
+
 def _read_csv(data: bytearray, names: list[str]) -> pa.Table:
     """COPY's CSV rows as string columns: an unquoted empty field is NULL, a quoted one an empty string."""
     return pacsv.read_csv(
@@ -118,9 +124,7 @@ def _chunk(data: bytearray, names: list[str], csv_names: list[str]) -> Chunk:
     }
 
 
-def _converted(
-    data: bytearray, names: list[str], csv_names: list[str], convert: tuple[Converter, ...], meta: dict[str, Any]
-) -> Chunk:
+def _converted(data: bytearray, names: list[str], csv_names: list[str], convert: tuple[Converter, ...]) -> Chunk:
     """Documents and column texts of rows read as text output, by the streaming path's converters."""
     table = _read_csv(data, csv_names)
     documents, values = [], {name: [] for name in names}
@@ -129,7 +133,6 @@ def _converted(
         for name, to_json, text in zip(names, convert, row, strict=True):
             document[name] = None if text is None else to_json(text)
             values[name].append(column_text(document[name]))
-        document["_meta"] = meta
         documents.append(encode(document))
     return pa.array(documents, pa.string()), {name: pa.array(v, pa.string()) for name, v in values.items()}
 
@@ -299,7 +302,8 @@ class PostgresCapture:
             replication.close()
 
     def backfill(self, conn: psycopg.Connection, table: SourceTable, chunk_bytes: int = 64 << 20) -> Iterator[Chunk]:
-        """Every row of ``table`` in ``conn``'s snapshot, in chunks of documents and column texts."""
+        """Every row of ``table`` in ``conn``'s snapshot, in chunks of documents (without ``_meta``) and column
+        texts."""
         rows = conn.execute(
             "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
             " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
@@ -308,9 +312,8 @@ class PostgresCapture:
         types = resolve_types(conn, [oid for _, oid in rows])
         columns = [(name, types[oid]) for name, oid in rows]
         names = [name for name, _ in columns]
-        meta = _meta("c", table, datetime.now(UTC), BACKFILL_LOC, True, None)
         source = sql.Identifier(table.namespace, table.name)
-        query = documents_sql(source, columns, meta)
+        query = documents_sql(source, columns)
         built_in_sql = query is not None
         positions = [f"c{i}" for i in range(len(columns))]
         if built_in_sql:
@@ -319,7 +322,7 @@ class PostgresCapture:
         else:
             copy_sql = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(text_sql(source, columns))
             convert = tuple(converter(pg_type) for _, pg_type in columns)
-            read = partial(_converted, names=names, csv_names=positions, convert=convert, meta=meta)
+            read = partial(_converted, names=names, csv_names=positions, convert=convert)
         buffer = bytearray()
         with conn.cursor().copy(copy_sql) as copy:
             for data in copy:

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from sophia_dagster.dataplane.identifiers import column_name, ident
 from sophia_dagster.dataplane.values import column_text, decode, encode
-from sophia_dagster.warehouse.bulk import load_arrow
+from sophia_dagster.warehouse.bulk import copy_staged, load_arrow, put_arrow
 from sophia_dagster.warehouse.transactions import transaction
 
 CHECKPOINTS = "FLOW_CHECKPOINTS_V1"
@@ -102,6 +102,8 @@ class Materializer:
         self.staging_width = -1
         self.staged_bytes: Counter = Counter()
         self.stored_checkpoints: set[str] = set()
+        self.backfill_files: dict[int, tuple[str, str]] = {}
+        """Per binding, the stage location of its backfill files and their ``_meta`` (see ``stage_values``)."""
 
     # setup -----------------------------------------------------------------------------------------------
     def setup(self, cursor: Any) -> None:
@@ -176,6 +178,7 @@ class Materializer:
                 cursor.execute(f"DELETE FROM {self.staging}")
             self._write_checkpoints(cursor, checkpoints)
         self.staged_bytes.clear()
+        self.backfill_files.clear()
         self.stored_checkpoints.update(checkpoints)
 
     def stage(self, cursor: Any, batches: Mapping[int, list[dict[str, Any]]]) -> int:
@@ -186,11 +189,27 @@ class Materializer:
         return self._load(cursor, pa.concat_tables(parts))
 
     def stage_values(
-        self, cursor: Any, index: int, documents: pa.Array, values: Mapping[str, pa.Array], ops: pa.Array | None = None
+        self, cursor: Any, index: int, documents: pa.Array, values: Mapping[str, pa.Array], meta: Mapping[str, Any]
     ) -> int:
-        """Load documents (JSON text) and their column values (text by field name; absent fields are NULL), all
-        creates unless ``ops`` says otherwise."""
-        return self._load(cursor, self._table(index, documents, values, ops))
+        """Stage backfilled documents (JSON text without ``_meta``) and their column values (text by field name;
+        absent fields are NULL) for binding ``index``, whose table they replace at the next commit.
+
+        They are uploaded as files and loaded straight into the table by that commit, which adds ``meta`` (the same
+        for every document of a backfill) to each document: one pass, no staging table in between, since a
+        backfill's target holds nothing to merge with."""
+        binding = self.bindings[index]
+        rows = len(documents)
+        files = pa.table(
+            {
+                "DOC": documents,
+                **{f"C{i}": values.get(c.name, pa.nulls(rows, pa.string())) for i, c in enumerate(binding.columns)},
+            }
+        )
+        location, _ = self.backfill_files.get(index, (None, ""))
+        meta_text = encode(dict(meta))
+        self.backfill_files[index] = (put_arrow(cursor, files, location), meta_text)
+        self.staged_bytes[index] += documents.nbytes + rows * (len(meta_text.encode()) + len(',"_meta":'))
+        return rows
 
     def _texts(self, index: int, documents: list[dict[str, Any]]) -> pa.Table:
         binding = self.bindings[index]
@@ -204,16 +223,16 @@ class Materializer:
             pa.array([doc["_meta"]["op"] for doc in documents], pa.string()),
         )
 
-    def _table(self, index: int, documents: pa.Array, values: Mapping[str, pa.Array], ops: pa.Array | None) -> pa.Table:
+    def _table(self, index: int, documents: pa.Array, values: Mapping[str, pa.Array], ops: pa.Array) -> pa.Table:
         rows = len(documents)
         binding = self.bindings[index]
-        texts = [values.get(c.name, pa.nulls(rows, pa.string())) for c in binding.columns]
+        texts = [values[c.name] for c in binding.columns]
         texts += [pa.nulls(rows, pa.string())] * (self.staging_width - len(texts))
         self.staged_bytes[index] += documents.nbytes
         return pa.table(
             {
                 "BINDING": pa.repeat(pa.scalar(index, pa.int32()), rows),
-                "OP": ops if ops is not None else pa.repeat(pa.scalar("c", pa.string()), rows),
+                "OP": ops,
                 "DOC": documents,
                 **{f"C{i}": text for i, text in enumerate(texts)},
             }
@@ -232,6 +251,9 @@ class Materializer:
             cursor.execute(f"UPDATE {target} SET {ident(META_OP)} = %s", ("d",))
         if not load.rows:
             return
+        if binding.index in self.backfill_files:
+            self._copy_backfill(cursor, binding, load.rows, published_at)
+            return
         if not binding.delta and not load.replace:
             keys = binding.key_positions()
             matches = " AND ".join(f"{target}.{ident(k.name)} = s.K{i}" for i, k in keys)
@@ -244,6 +266,23 @@ class Materializer:
             f"INSERT INTO {target} ({names}) SELECT {values}, OP, %s::TIMESTAMP_TZ, DOC::VARIANT FROM {staging} x{keep}",
             (published_at,),
         )
+
+    def _copy_backfill(self, cursor: Any, binding: TableBinding, rows: int, published_at: str) -> None:
+        """Load the binding's backfill files into its (emptied) table, converting each column and completing each
+        document with its ``_meta`` on the way."""
+        location, meta = self.backfill_files[binding.index]
+        names = [ident(name) for name in (*(c.name for c in binding.columns), META_OP, PUBLISHED_AT, DOCUMENT)]
+        document = (
+            "(CASE WHEN $1:DOC = '{}' THEN '{' ELSE SUBSTR($1:DOC, 1, LENGTH($1:DOC) - 1) || ',' END"
+            " || '\"_meta\":' || %s || '}')::VARIANT"
+        )
+        select = [
+            *(c.cast(f"$1:C{i}") for i, c in enumerate(binding.columns)),
+            "'c'",
+            "%s::TIMESTAMP_TZ",
+            document,
+        ]
+        copy_staged(cursor, ident(binding.table), location, rows, names, select, (published_at, meta))
 
     def _write_checkpoints(self, cursor: Any, checkpoints: Mapping[str, int]) -> None:
         """Move the checkpoints: one UPDATE when every row exists (each streamed commit), else replace the rows."""

@@ -25,7 +25,7 @@ from typing import Any
 from dagster_snowflake import SnowflakeResource
 
 from sophia_dagster.dataplane import sessions
-from sophia_dagster.dataplane.capture import Change, PostgresCapture, Transaction
+from sophia_dagster.dataplane.capture import Change, PostgresCapture, Transaction, backfill_meta
 from sophia_dagster.dataplane.errors import DataPlaneError
 from sophia_dagster.dataplane.materialize import Column, Load, Materializer, TableBinding, use_schema
 from sophia_dagster.dataplane.pgoutput import lsn_to_str
@@ -323,8 +323,9 @@ class Pipeline:
             for binding in bindings:
                 source = self.capture.tables[self.plan.sources[binding.index]]
                 rows = 0
+                meta = backfill_meta(source)
                 for documents, values in self.capture.backfill(snapshot, source):
-                    rows += self.materializer.stage_values(cursor, binding.index, documents, values)
+                    rows += self.materializer.stage_values(cursor, binding.index, documents, values, meta)
                 loads[binding.index] = Load(rows, replace=True)
                 report.backfilled[binding.collection] = rows
                 report.count(binding.collection, "c", rows)

@@ -9,9 +9,6 @@ with :mod:`.values` row by row: the streaming path's own code, so both agree by 
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from psycopg import sql
 
 from sophia_dagster.dataplane.values import (
@@ -79,17 +76,15 @@ def value_sql(column: str, pg_type: PgType) -> sql.Composable | None:
     return None
 
 
-def documents_sql(
-    table: sql.Composable, columns: list[tuple[str, PgType]], meta: dict[str, Any]
-) -> sql.Composable | None:
-    """A query of each row's document then its column values, or None when a column has no SQL form.
+def documents_sql(table: sql.Composable, columns: list[tuple[str, PgType]]) -> sql.Composable | None:
+    """A query of each row's document (without ``_meta``, which is the same for every row of a backfill) then its
+    column values, or None when a column has no SQL form.
 
     The row's alias differs from every column name (a column called ``r`` must not shadow it)."""
     values = [value_sql(name, pg_type) for name, pg_type in columns]
     if any(v is None for v in values):
         return None
     items = [sql.SQL("{} AS {}").format(v, sql.Identifier(name)) for v, (name, _) in zip(values, columns, strict=True)]
-    items.append(sql.SQL("{}::json AS {}").format(sql.Literal(json.dumps(meta)), sql.Identifier("_meta")))
     row = "r"
     while row in {name for name, _ in columns}:
         row += "_"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,9 @@ def load_arrow(
 
     Columns match by name, case-insensitively. Call it outside a transaction: its CREATE statements
     commit implicitly on Snowflake (and the embedded engine lets one transaction write one database
-    only). To land rows atomically with other statements, load a staging table with it, then move
-    the rows with MERGE or INSERT ... SELECT inside your transaction, as the data plane and L4 do.
+    only). To land rows atomically with other statements, `put_arrow` them first and `copy_staged`
+    them inside your transaction, as the data plane's backfill does, or load a staging table and move
+    the rows with MERGE or INSERT ... SELECT inside it, as L4 does.
 
     - pandas: pass ``pa.Table.from_pandas(df, preserve_index=False)``.
     - `create` makes `target` if missing, one column per field (names upper-cased); columns named in
@@ -80,18 +81,51 @@ def load_arrow(
         cursor.execute(create_table_sql(target, table.schema, variant_columns))
     if table.num_rows == 0:
         return 0
-    prefix = f"{STAGE}/{uuid.uuid4().hex}"
+    return copy_staged(cursor, target, put_arrow(cursor, table), table.num_rows)
+
+
+def put_arrow(cursor: Any, table: pa.Table, location: str | None = None) -> str:
+    """Upload `table` as one Parquet file to the bulk stage, under `location` (a new one by default).
+
+    Returns the location, for `copy_staged`; several files put under one location load together.
+
+    Example:
+        ``location = put_arrow(cursor, chunk)`` then ``copy_staged(cursor, "RAW.T", location, chunk.num_rows)``
+    """
+    location = location or f"@{STAGE}/{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory(prefix="sophia-bulk-") as tmp:
-        path = Path(tmp) / "batch.parquet"
+        path = Path(tmp) / f"{uuid.uuid4().hex}.parquet"
         pq.write_table(table, path)
         cursor.execute(f"CREATE STAGE IF NOT EXISTS {STAGE}")
-        cursor.execute(f"PUT 'file://{path}' @{prefix} AUTO_COMPRESS=FALSE OVERWRITE=TRUE")
-        cursor.execute(
-            f"COPY INTO {target} FROM @{prefix} FILE_FORMAT=(TYPE=PARQUET) "
-            "MATCH_BY_COLUMN_NAME=CASE_INSENSITIVE PURGE=TRUE"
-        )
-        results = cursor.fetchall()
+        cursor.execute(f"PUT 'file://{path}' {location} AUTO_COMPRESS=FALSE OVERWRITE=TRUE")
+    return location
+
+
+def copy_staged(
+    cursor: Any,
+    target: str,
+    location: str,
+    rows: int,
+    columns: Sequence[str] = (),
+    select: Sequence[str] = (),
+    params: Sequence[Any] = (),
+) -> int:
+    """Load the Parquet files under `location` into `target` and remove them; returns the rows loaded.
+
+    Without `select`, file columns match the table's by name, case-insensitively. With it, each
+    expression (over ``$1:<file column>``) fills the same-position column of `columns`: Snowflake's
+    COPY with a transformation, which loads and converts in one pass; `params` fill its ``%s``. Raises `BulkLoadError` unless
+    exactly `rows` rows landed.
+
+    Example:
+        ``copy_staged(cursor, '"T"', location, 10, ['"ID"'], ["$1:ID::NUMBER(38,0)"])``
+    """
+    source = f"(SELECT {', '.join(select)} FROM {location})" if select else location
+    into = f"{target} ({', '.join(columns)})" if columns else target
+    matching = "" if select else " MATCH_BY_COLUMN_NAME=CASE_INSENSITIVE"
+    cursor.execute(f"COPY INTO {into} FROM {source} FILE_FORMAT=(TYPE=PARQUET){matching} PURGE=TRUE", params or None)
+    results = cursor.fetchall()
     loaded = sum(int(row[3]) for row in results)
-    if loaded != table.num_rows:
-        raise BulkLoadError(f"COPY INTO {target} loaded {loaded} of {table.num_rows} rows: {results}")
+    if loaded != rows:
+        raise BulkLoadError(f"COPY INTO {target} loaded {loaded} of {rows} rows: {results}")
     return loaded

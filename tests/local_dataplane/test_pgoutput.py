@@ -182,6 +182,6 @@ def test_backfill_documents_built_in_sql_equal_the_streamed_conversion(env: Env)
     assert len(built) == len(converted) == 200
     for expected in converted:
         actual, texts = built[expected["id"]]
-        assert actual.pop("_meta")["source"]["snapshot"] is True
+        assert "_meta" not in actual  # added by the warehouse load, the same for every row
         assert actual == decode(encode(expected))
         assert texts == {name: column_text(value) for name, value in expected.items()}
