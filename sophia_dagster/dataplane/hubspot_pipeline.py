@@ -21,7 +21,14 @@ from dagster_snowflake import SnowflakeResource
 from sophia_dagster.dataplane import sessions
 from sophia_dagster.dataplane.errors import DataPlaneError
 from sophia_dagster.dataplane.hubspot import Batch, CrmObject, HubSpotCapture, HubSpotError
-from sophia_dagster.dataplane.materialize import Column, Load, Materializer, TableBinding, use_schema
+from sophia_dagster.dataplane.materialize import (
+    Column,
+    Load,
+    Materializer,
+    TableBinding,
+    data_plane_connection,
+    use_schema,
+)
 from sophia_dagster.dataplane.pipeline import RunReport
 from sophia_dagster.dataplane.plan import key_fields, materialization_of, schema_type
 from sophia_dagster.dataplane.state import FlowState
@@ -120,7 +127,7 @@ class HubSpotPipeline:
             if not owned:
                 raise DataPlaneError(f"{self.plan.capture} is running in another process; let it finish")
             sessions.roll_back_abandoned(self.snowflake, self.session_file)
-            with self.snowflake.get_connection() as conn:
+            with data_plane_connection(self.snowflake) as conn:
                 sessions.remember(conn, self.session_file)
                 try:
                     self._loop(conn.cursor(), until_caught_up, stop, max(poll_seconds, MIN_POLL_SECONDS), report)

@@ -27,7 +27,14 @@ from dagster_snowflake import SnowflakeResource
 from sophia_dagster.dataplane import sessions
 from sophia_dagster.dataplane.capture import Change, PostgresCapture, Transaction, backfill_meta
 from sophia_dagster.dataplane.errors import DataPlaneError
-from sophia_dagster.dataplane.materialize import Column, Load, Materializer, TableBinding, use_schema
+from sophia_dagster.dataplane.materialize import (
+    Column,
+    Load,
+    Materializer,
+    TableBinding,
+    data_plane_connection,
+    use_schema,
+)
 from sophia_dagster.dataplane.pgoutput import lsn_to_str
 from sophia_dagster.dataplane.plan import Plan, source_columns
 from sophia_dagster.dataplane.state import FlowState
@@ -195,7 +202,7 @@ class Pipeline:
     def _run(self, until_caught_up: bool, stop: threading.Event, poll_seconds: float, report: RunReport) -> RunReport:
         self.prepare()
         sessions.roll_back_abandoned(self.snowflake, self.session_file)
-        with self.snowflake.get_connection() as conn:
+        with data_plane_connection(self.snowflake) as conn:
             sessions.remember(conn, self.session_file)
             try:
                 cursor = conn.cursor()
@@ -390,7 +397,7 @@ class Pipeline:
         with self.state.runner_lock(self.plan.capture) as owned:
             if not owned:
                 raise DataPlaneError(f"{self.plan.capture} is running in another process; stop it before a reset")
-            with self.snowflake.get_connection() as conn:
+            with data_plane_connection(self.snowflake) as conn:
                 cursor = conn.cursor()
                 self._use_schema(cursor)
                 self.materializer.setup(cursor)
@@ -402,7 +409,7 @@ class Pipeline:
         """Another process runs this capture: wait until the warehouse checkpoints pass the source's LSN now."""
         target = self.capture.current_lsn()
         deadline = time.monotonic() + wait_seconds
-        with self.snowflake.get_connection() as conn:
+        with data_plane_connection(self.snowflake) as conn:
             cursor = conn.cursor()
             cursor.execute(f"USE SCHEMA {self.plan.database}.{self.plan.schema}")
             while True:

@@ -114,7 +114,7 @@ def copy_staged(
 
     Without `select`, file columns match the table's by name, case-insensitively. With it, each
     expression (over ``$1:<file column>``) fills the same-position column of `columns`: Snowflake's
-    COPY with a transformation, which loads and converts in one pass; `params` fill its ``%s``. Raises `BulkLoadError` unless
+    COPY with a transformation, which loads and converts in one pass; `params` fill its placeholders. Raises `BulkLoadError` unless
     exactly `rows` rows landed.
 
     Example:
