@@ -2,7 +2,9 @@
 
 Dagster's default spawns a fresh interpreter per step, which imports the whole code location again
 (seconds, mostly dagster-snowflake's own imports); forking from a warm forkserver makes that a fraction
-of a second, so a local "materialize all" is not dominated by imports.
+of a second, so a local "materialize all" is not dominated by imports. The import is then paid once per
+run: Dagster starts the forkserver at the run's first step, and it loads the code location before that
+step forks (see `sophia_dagster/warm.py`).
 """
 
 import dagster as dg
