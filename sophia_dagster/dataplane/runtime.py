@@ -1,6 +1,6 @@
 """``LocalDataPlane``: the data plane as an :class:`~sophia_dagster.estuary.runtime.EstuaryRuntime`, running the
-catalog's PostgreSQL and HubSpot captures and Snowflake materializations in-process against the embedded source and
-warehouse.
+catalog's PostgreSQL and HubSpot captures, the SQLite derivations of PostgreSQL captures and Snowflake materializations
+in-process against the embedded source and warehouse.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sophia_dagster.estuary.errors import TaskNotReadyError
 from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.models import BindingStats, PublishResult, TaskStats, TaskStatus
 from sophia_dagster.estuary.runtime import EstuaryRuntime
+from sophia_dagster.estuary.translator import reported_collections
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
 
 
@@ -122,8 +123,11 @@ class LocalDataPlane(EstuaryRuntime):
         if reason := runnable_reason(catalog, task):
             raise DataPlaneError(reason)
         run, skipped = [], {}
+        wanted = (
+            None if collections is None else {*collections, *(s for c in collections for s in _sources(catalog, c))}
+        )
         for capture in captures_of(catalog, task):
-            if collections is not None and not collections & set(catalog.collections_of(capture)):
+            if wanted is not None and not wanted & set(catalog.collections_of(capture)):
                 continue
             if reason := self.hubspot_unavailable(catalog, capture):
                 skipped[capture] = reason
@@ -245,9 +249,10 @@ class LocalDataPlane(EstuaryRuntime):
         """Run the captures feeding the selected bindings until caught up; report what each binding moved.
 
         Bindings whose capture cannot run here (HubSpot without its token) are not reported, with a warning
-        naming why: they show as not materialized, and the other bindings succeed.
+        naming why: they show as not materialized, and the other bindings succeed. A derivation runs with the
+        capture of its sources and reports what it wrote into its collection.
         """
-        collections = self.load_catalog().collections_of(task)
+        collections = reported_collections(self.load_catalog(), task)
         wanted = {key: collections[index] for key, index in selected.items()}
         try:
             captures, skipped = self.runnable_captures(task, set(wanted.values()))
@@ -327,6 +332,11 @@ class LocalDataPlane(EstuaryRuntime):
             return TaskStatus(**common, status="warning", message="not run yet in the embedded data plane")
         where = f"to LSN {lsn_to_str(known['lsn'])} " if "lsn" in known else ""
         return TaskStatus(**common, status="ok", message=f"caught up {where}at {known['last_run']}")
+
+
+def _sources(catalog: Catalog, collection: str) -> list[str]:
+    """The collections a derived ``collection`` reads (none for a captured one)."""
+    return catalog.collections_of(collection) if collection in catalog.derivations else []
 
 
 def run_metadata(
