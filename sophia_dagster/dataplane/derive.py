@@ -92,7 +92,17 @@ class Derivation:
     def open(self) -> None:
         """Open the database, bootstrap it, apply new migrations, build the lambdas and read the checkpoint."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._open(str(self.path))
+        row = self.conn.execute("SELECT lsn FROM flow_local_checkpoint").fetchone()
+        self.checkpoint = None if row is None else int(row[0])
+
+    def check(self) -> None:
+        """Publish-time check: every migration runs and every lambda builds, in a scratch database."""
+        self._open(":memory:")
+        self.close()
+
+    def _open(self, target: str) -> None:
+        self.conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         try:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -101,8 +111,6 @@ class Derivation:
                 self.conn.execute(statement)
             self._migrate()
             self._build()
-            row = self.conn.execute("SELECT lsn FROM flow_local_checkpoint").fetchone()
-            self.checkpoint = None if row is None else int(row[0])
         except (sqlite3.Error, LambdaError) as exc:
             self.close()
             raise DataPlaneError(f"derivation {self.spec.name}: {exc}") from None
@@ -200,6 +208,11 @@ class Derivations:
     def open(self) -> None:
         for derivation in self.all:
             derivation.open()
+
+    def check(self) -> None:
+        """Refuse a migration that fails or a lambda that does not build (naming derivation and transform)."""
+        for derivation in self.all:
+            derivation.check()
 
     def close(self) -> None:
         for derivation in self.all:

@@ -5,7 +5,7 @@ documents.
   order for every source document.
 - ``$field`` names a projection of the source collection: ``$id``, ``$nested$field`` (``nested/field``),
   ``$_meta$op``, ``$flow_document`` (the whole document), or ``$p::(any/field name)``. ``_`` may stand for a space
-  or ``-``. An unknown name is refused when the derivation is planned, with the closest known one.
+  or ``-``. An unknown name is refused when the derivation is published or run, with the closest known one.
 - Binding: null, booleans (as 1/0), integers within int64 and floats bind as SQLite values; objects, arrays and
   ``$flow_document`` bind as their compact JSON text with every digit; a string whose schema says
   ``format: integer`` / ``format: number`` binds as int64 / double, ``contentEncoding: base64`` as a blob. A

@@ -162,9 +162,11 @@ class Pipeline:
 
     # entry points ------------------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Publish-time checks: every bound table exists and its rows can be told apart as its bindings need."""
+        """Publish-time checks: every bound table exists and its rows can be told apart as its bindings need, and
+        the derivations' migrations and lambdas build."""
         standard = frozenset(self.plan.sources[b.index] for b in self.bindings if not b.delta)
         self.capture.validate(standard)
+        self.derivations.check()
 
     def prepare(self) -> None:
         """Publish-time checks and setup on the source: tables keyed, publication and slot present."""

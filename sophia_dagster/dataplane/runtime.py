@@ -19,7 +19,7 @@ import snowflake.connector
 from pydantic import Field
 
 from sophia_dagster.dataplane.capture import SESSION_SETUP
-from sophia_dagster.dataplane.errors import CaptureError, DataPlaneError, NotRunnableHereError
+from sophia_dagster.dataplane.errors import DataPlaneError, NotRunnableHereError
 from sophia_dagster.dataplane.hubspot import DEFAULT_API_URL, HubSpotApi, HubSpotCapture, HubSpotError
 from sophia_dagster.dataplane.hubspot_pipeline import HubSpotPipeline, build_hubspot_plan, token_variable
 from sophia_dagster.dataplane.identifiers import ident
@@ -204,7 +204,7 @@ class LocalDataPlane(EstuaryRuntime):
             )
             try:
                 pipeline.validate() if dry_run else pipeline.prepare()
-            except CaptureError as exc:
+            except DataPlaneError as exc:
                 raise DataPlaneError(f"cannot publish {name}: {exc}") from None
             finally:
                 pipeline.close()

@@ -148,7 +148,7 @@ def test_derivations_backfill_stream_and_restart(env: Env) -> None:
     assert totals(env) == {"ada": (2, 200, "ADA"), "bob": (1, 200, "BOB")}
     big = big_orders(env)
     assert set(big) == {2, 3}
-    assert big[2]["total"] == BIG_NUMBER and encode(big[2]["note"]) == f"{{\"exact\":{BIG_NUMBER}}}"
+    assert big[2]["total"] == BIG_NUMBER and encode(big[2]["note"]) == f'{{"exact":{BIG_NUMBER}}}'
     assert big[2]["_meta"]["op"] == "c" and big[2]["_meta"]["source"]["snapshot"] is True
 
     with env.source() as conn:
@@ -237,6 +237,7 @@ def test_the_derivation_asset_materializes_here(env: Env) -> None:
 
 
 def test_what_cannot_run_here_says_so(env: Env) -> None:
+    seed(env)
     write_derivations(env)
     path = env.catalog_dir / "postgres-cdc.flow.yaml"
     data = yaml.safe_load(path.read_text())
@@ -264,4 +265,11 @@ def test_what_cannot_run_here_says_so(env: Env) -> None:
     assert plane.not_runnable_reason(HUB) == (
         f"derivation {HUB} (SQLite) runs only in Estuary: transform contacts reads sophia/hubspot/contacts of "
         "sophia/hubspot; locally derivations read source-postgres captures only. Publish it in dev/prod."
+    )
+    write_derivations(env, counting=COUNTING.replace("$amount WHERE", "$amont WHERE"))
+    with pytest.raises(DataPlaneError) as unknown:
+        env.plane().publish([TOTALS], dry_run=True)
+    assert str(unknown.value) == (
+        f"cannot publish {TOTALS}: derivation {TOTALS}: lambda of transform fromOrders is invalid: parameter $amont "
+        "not found: did you mean $amount ?"
     )
