@@ -166,22 +166,31 @@ def output_value(value: Any) -> Any:
 
 
 class _Parameters(dict):
-    """The parameters of one invocation, bound lazily from the document by name."""
+    """The parameters of one invocation, bound lazily from the document by name (``fields`` maps each name the
+    statement uses to its field)."""
 
-    def __init__(self, document: Any, fields: Mapping[str, Field], seen: set[str] | None = None) -> None:
+    def __init__(self, document: Any, fields: Mapping[str, Field]) -> None:
         super().__init__()
         self.document = document
         self.fields = fields
-        self.seen = seen
 
     def __missing__(self, name: str) -> Any:
-        field = resolve(name, self.fields)
-        if self.seen is not None:
-            self.seen.add(name)
-            return None
+        field = self.fields[name]
         if field.name == ROOT_FIELD:
             return encode(self.document)
         return bind(extract(self.document, field.pointer), field)
+
+
+class _Resolver(dict):
+    """Records the field of every parameter name a statement uses, while SQLite compiles it."""
+
+    def __init__(self, fields: Mapping[str, Field]) -> None:
+        super().__init__()
+        self.fields = fields
+        self.used: dict[str, Field] = {}
+
+    def __missing__(self, name: str) -> None:
+        self.used[name] = resolve(name, self.fields)
 
 
 class Lambda:
@@ -190,13 +199,13 @@ class Lambda:
     def __init__(self, conn: sqlite3.Connection, statement: str, fields: Mapping[str, Field]) -> None:
         self.conn = conn
         self.statement = statement
-        self.fields = fields
-        names: set[str] = set()
+        resolver = _Resolver(fields)
         try:
-            conn.execute("EXPLAIN " + statement, _Parameters(None, fields, names))
+            conn.execute("EXPLAIN " + statement, resolver)
         except sqlite3.Error as exc:
             raise LambdaError(f"statement {statement.strip()!r} is invalid: {exc}") from None
-        self.outputs = {"$" + name: resolve(name, fields).name for name in names}
+        self.fields = resolver.used
+        self.outputs = {"$" + name: field.name for name, field in resolver.used.items()}
 
     def invoke(self, document: Any) -> list[dict[str, Any]]:
         """The documents the statement outputs for ``document`` (raises ``sqlite3.Error`` when it fails)."""

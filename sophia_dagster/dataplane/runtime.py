@@ -250,9 +250,14 @@ class LocalDataPlane(EstuaryRuntime):
 
         Bindings whose capture cannot run here (HubSpot without its token) are not reported, with a warning
         naming why: they show as not materialized, and the other bindings succeed. A derivation runs with the
-        capture of its sources and reports what it wrote into its collection.
+        capture of its sources and reports what it wrote into its collection; one that cannot run here is not
+        materialized either, with a warning saying why.
         """
-        collections = reported_collections(self.load_catalog(), task)
+        catalog = self.load_catalog()
+        if task in catalog.derivations and (reason := runnable_reason(catalog, task)):
+            context.log.warning(f"{reason} It was not run here.")
+            return
+        collections = reported_collections(catalog, task)
         wanted = {key: collections[index] for key, index in selected.items()}
         try:
             captures, skipped = self.runnable_captures(task, set(wanted.values()))
