@@ -21,16 +21,9 @@ from dagster_snowflake import SnowflakeResource
 from sophia_dagster.dataplane import sessions
 from sophia_dagster.dataplane.errors import DataPlaneError
 from sophia_dagster.dataplane.hubspot import Batch, CrmObject, HubSpotCapture, HubSpotError
-from sophia_dagster.dataplane.materialize import (
-    Column,
-    Load,
-    Materializer,
-    TableBinding,
-    data_plane_connection,
-    use_schema,
-)
+from sophia_dagster.dataplane.materialize import Load, Materializer, TableBinding, data_plane_connection, use_schema
 from sophia_dagster.dataplane.pipeline import RunReport
-from sophia_dagster.dataplane.plan import key_fields, materialization_of, schema_type
+from sophia_dagster.dataplane.plan import key_fields, materialization_of, schema_columns
 from sophia_dagster.dataplane.state import FlowState
 from sophia_dagster.estuary.catalog import Catalog, iter_placeholders
 
@@ -78,7 +71,7 @@ def build_hubspot_plan(catalog: Catalog, capture: str, default_database: str, de
         if binding.source_name not in by_collection or binding.disable:
             continue
         properties = catalog.collections[binding.source_name].document_schema.get("properties") or {}
-        columns = tuple(Column(field, schema_type(prop)) for field, prop in properties.items() if field != "_meta")
+        columns = schema_columns(properties)
         key = key_fields(catalog, binding.source_name)
         delta = bool(binding.resource.get("delta_updates"))
         bindings.append(TableBinding(index, binding.resource["table"], binding.source_name, key, delta, columns))

@@ -10,6 +10,10 @@ whose end LSN is at or below it). A run:
 3. peeks committed transactions from the slot, skips per binding what its checkpoint already covers,
    reduces them per key, commits rows + checkpoints in one warehouse transaction, and only then
    advances the slot.
+
+SQLite derivations of the capture's collections run inside this loop (:mod:`.derive`, which explains how they
+stay exactly once): their outputs are one more source of documents for the bindings reading them, and the slot
+never passes a derivation's own checkpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dagster_snowflake import SnowflakeResource
 
 from sophia_dagster.dataplane import sessions
 from sophia_dagster.dataplane.capture import Change, PostgresCapture, Transaction, backfill_meta
+from sophia_dagster.dataplane.derive import Derivation, Derivations
 from sophia_dagster.dataplane.errors import DataPlaneError
 from sophia_dagster.dataplane.materialize import (
     Column,
@@ -38,6 +43,7 @@ from sophia_dagster.dataplane.materialize import (
 from sophia_dagster.dataplane.pgoutput import lsn_to_str
 from sophia_dagster.dataplane.plan import Plan, source_columns
 from sophia_dagster.dataplane.state import FlowState
+from sophia_dagster.dataplane.values import decode
 
 logger = logging.getLogger(__name__)
 OPS = {"c": "inserted", "u": "updated", "d": "deleted"}
@@ -152,6 +158,7 @@ class Pipeline:
         self.capture = PostgresCapture(dsn, plan.publication, plan.slot, list(plan.tables))
         self.materializer = Materializer(plan.materialization or plan.capture, plan.bindings, plan.hard_delete)
         self.checkpoints: dict[str, int] = {}
+        self.derivations = Derivations(plan.derivations, state.root / "derivations")
         self._progress_recorded = 0.0
         self._pending_stats: dict[str, tuple[int, int]] = {}
         self.session_file = state.root / ("session-" + plan.capture.replace("/", "_") + ".json")
@@ -162,9 +169,11 @@ class Pipeline:
 
     # entry points ------------------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Publish-time checks: every bound table exists and its rows can be told apart as its bindings need."""
+        """Publish-time checks: every bound table exists and its rows can be told apart as its bindings need, and
+        the derivations' migrations and lambdas build."""
         standard = frozenset(self.plan.sources[b.index] for b in self.bindings if not b.delta)
         self.capture.validate(standard)
+        self.derivations.check()
 
     def prepare(self) -> None:
         """Publish-time checks and setup on the source: tables keyed, publication and slot present."""
@@ -197,10 +206,12 @@ class Pipeline:
 
     def close(self) -> None:
         self.capture.close()
+        self.derivations.close()
 
     # the loop ----------------------------------------------------------------------------------------------
     def _run(self, until_caught_up: bool, stop: threading.Event, poll_seconds: float, report: RunReport) -> RunReport:
         self.prepare()
+        self.derivations.open()
         sessions.roll_back_abandoned(self.snowflake, self.session_file)
         with data_plane_connection(self.snowflake) as conn:
             sessions.remember(conn, self.session_file)
@@ -209,11 +220,15 @@ class Pipeline:
                 self._use_schema(cursor)
                 stale = self._setup_tables(cursor)
                 self.checkpoints = {b.table: lsn for b, lsn in self._stored_checkpoints(cursor).items()}
+                derivations = self._restarted_derivations(stale)
                 self._check_slot()
                 changed = {b.index for b in stale}
                 stale += [b for b in self.bindings if b.table not in self.checkpoints and b.index not in changed]
+                stale = [b for b in stale if b.collection not in self.derived_collections]
                 if stale:
                     self._backfill(cursor, stale, report)
+                if derivations:
+                    self._backfill_derived(cursor, derivations, report)
                 target = self.capture.current_lsn() if until_caught_up else None
                 self._stream(cursor, target, stop, poll_seconds, report)
             finally:
@@ -237,7 +252,7 @@ class Pipeline:
         last_bump = last_pause_check = time.monotonic()
         while not stop.is_set():
             upto = target if target is not None else self.capture.current_lsn()
-            position = min(self.checkpoints.values(), default=upto)
+            position = self._floor(upto)
             transactions = self.capture.read(upto, self.batch_messages, position)
             if transactions:
                 self._apply(cursor, transactions, report)
@@ -258,6 +273,7 @@ class Pipeline:
 
     def _apply(self, cursor: Any, transactions: list[Transaction], report: RunReport) -> None:
         """Commit one batch of transactions into the warehouse, then advance the slot."""
+        transactions = self.derivations.derive(transactions)
         stale = self._changed_shapes()
         reductions = {b.index: _Reduction(b) for b in self.bindings if b.index not in {s.index for s in stale}}
         by_table: dict[str, list[_Reduction]] = {}
@@ -278,6 +294,7 @@ class Pipeline:
         moved = {r.binding.table: max(self.checkpoints[r.binding.table], end) for r in reductions.values()}
         self.materializer.commit(cursor, loads, moved, _now())
         self.checkpoints.update(moved)
+        self.derivations.commit(end)
         report.commits += 1
         self._record_stats(
             {
@@ -290,7 +307,7 @@ class Pipeline:
             for binding in stale:
                 self.materializer.ensure_table(cursor, binding)
             self._backfill(cursor, stale, report)
-        self.capture.advance(min(self.checkpoints.values()))
+        self.capture.advance(self._floor())
 
     def _stage(self, cursor: Any, reductions: Any) -> dict[int, Load]:
         batches = {reduction.binding.index: reduction.documents() for reduction in reductions}
@@ -320,7 +337,12 @@ class Pipeline:
         moved = {table: max(value, lsn) for table, value in self.checkpoints.items()}
         self.materializer.commit(cursor, {}, moved, _now())
         self.checkpoints.update(moved)
-        self.capture.advance(min(self.checkpoints.values()))
+        self.derivations.commit(lsn)
+        self.capture.advance(self._floor())
+
+    def _floor(self, default: int | None = 0) -> int | None:
+        """The lowest warehouse or derivation checkpoint: the slot must not pass it."""
+        return min([*self.checkpoints.values(), *self.derivations.checkpoints()], default=default)
 
     # backfill ----------------------------------------------------------------------------------------------
     def _backfill(self, cursor: Any, bindings: list[TableBinding], report: RunReport) -> None:
@@ -343,6 +365,49 @@ class Pipeline:
         )
         logger.info("backfilled %s as of %s", ", ".join(b.table for b in bindings), lsn_to_str(lsn))
 
+    # derivations -------------------------------------------------------------------------------------------
+    @property
+    def derived_collections(self) -> set[str]:
+        return {d.spec.name for d in self.derivations.all}
+
+    def _restarted_derivations(self, changed: list[TableBinding]) -> list[Derivation]:
+        """Derivations to run afresh from a snapshot (see :meth:`Derivations.stale`), their databases emptied."""
+        tables: dict[str, set[str]] = {}
+        for binding in self.bindings:
+            tables.setdefault(binding.collection, set()).add(binding.table)
+        stale = self.derivations.stale(self.checkpoints, tables, {b.table for b in changed})
+        for derivation in stale:
+            derivation.reset()
+        return stale
+
+    def _backfill_derived(self, cursor: Any, derivations: list[Derivation], report: RunReport) -> None:
+        """Run ``derivations`` from empty databases over a consistent snapshot of their sources, replace their
+        bindings' tables with the outputs, then commit their state: all as of the snapshot's LSN."""
+        reductions = {
+            b.index: _Reduction(b) for b in self.bindings if b.collection in {d.spec.name for d in derivations}
+        }
+        with self.capture.snapshot() as (lsn, snapshot):
+            for derivation in derivations:
+                reading = [r for r in reductions.values() if r.binding.collection == derivation.spec.name]
+                for table in sorted(derivation.spec.tables):
+                    meta = backfill_meta(self.capture.tables[table])
+                    for documents, _ in self.capture.backfill(snapshot, self.capture.tables[table]):
+                        for text in documents.to_pylist():
+                            for output in derivation.publish(table, {**decode(text), "_meta": meta}):
+                                for reduction in reading:
+                                    reduction.add(Change(derivation.spec.source, output))
+            batches = {index: reduction.documents() for index, reduction in reductions.items()}
+            self.materializer.stage(cursor, batches)
+            moved = {r.binding.table: lsn for r in reductions.values()}
+            loads = {index: Load(len(documents), replace=True) for index, documents in batches.items()}
+            self.materializer.commit(cursor, loads, moved, _now())
+            self.derivations.commit(lsn, derivations)
+        self.checkpoints.update(moved)
+        for reduction in reductions.values():
+            report.backfilled[reduction.binding.collection] = len(batches[reduction.binding.index])
+            report.count(reduction.binding.collection, "c", len(batches[reduction.binding.index]))
+        logger.info("derived %s afresh as of %s", ", ".join(d.spec.name for d in derivations), lsn_to_str(lsn))
+
     # checks and setup ------------------------------------------------------------------------------------
     def _use_schema(self, cursor: Any) -> None:
         use_schema(cursor, self.plan.database, self.plan.schema)
@@ -358,7 +423,7 @@ class Pipeline:
 
     def _check_slot(self) -> None:
         position = self.capture.slot_position()
-        tracked = min(self.checkpoints.values(), default=None)
+        tracked = self._floor(None)
         if position is None:
             if tracked is not None:
                 raise DataPlaneError(

@@ -1,8 +1,8 @@
 """Which parts of a Flow catalog the embedded data plane can run, and how: catalog -> a pipeline plan.
 
 A plan is one ``source-postgres`` capture plus the ``materialize-snowflake`` bindings that read its
-collections (HubSpot captures have theirs in :mod:`.hubspot_pipeline`). Other connectors are reported as not
-runnable here, with why.
+collections or the collections of the SQLite derivations of them (:mod:`.derive`); HubSpot captures have theirs in
+:mod:`.hubspot_pipeline`. Other connectors, and derivations that cannot run here, are reported with why.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 
 from sophia_dagster.dataplane.capture import SourceTable
+from sophia_dagster.dataplane.derive import DerivationSpec
+from sophia_dagster.dataplane.derive_plan import derivation_spec, reductions
 from sophia_dagster.dataplane.errors import NotRunnableHereError
 from sophia_dagster.dataplane.identifiers import column_name
 from sophia_dagster.dataplane.materialize import Column, TableBinding
@@ -27,7 +29,7 @@ from sophia_dagster.dataplane.values import (
     PgType,
     resolve_types,
 )
-from sophia_dagster.estuary.catalog import Capture, Catalog, Collection, Materialization
+from sophia_dagster.estuary.catalog import Capture, Catalog, Collection, Materialization, MaterializationBinding
 
 POSTGRES_CONNECTORS = {"source-postgres"}
 HUBSPOT_CONNECTORS = {"source-hubspot-native"}
@@ -48,10 +50,14 @@ class Plan:
     hard_delete: bool
     database: str
     schema: str
+    derivations: tuple[DerivationSpec, ...] = ()
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        return (self.capture,) if self.materialization is None else (self.capture, self.materialization)
+        derived = tuple(d.name for d in self.derivations)
+        return (
+            (self.capture, *derived) if self.materialization is None else (self.capture, self.materialization, *derived)
+        )
 
 
 def warehouse_type(pg_type: PgType) -> str:
@@ -93,6 +99,11 @@ def schema_type(prop: Any) -> str:
     return "VARIANT"
 
 
+def schema_columns(properties: dict[str, Any]) -> tuple[Column, ...]:
+    """A column per top-level property of a collection schema (``_meta`` aside), typed by :func:`schema_type`."""
+    return tuple(Column(name, schema_type(prop)) for name, prop in properties.items() if name != "_meta")
+
+
 def source_columns(conn: psycopg.Connection, table: SourceTable) -> list[tuple[str, str]]:
     """``(column, warehouse type)`` of the source table's published columns, in table order."""
     rows = conn.execute(
@@ -109,14 +120,19 @@ def source_columns(conn: psycopg.Connection, table: SourceTable) -> list[tuple[s
 def binding_columns(
     conn: psycopg.Connection, table: SourceTable, properties: dict[str, Any], excluded: frozenset[str], where: str
 ) -> tuple[Column, ...]:
-    """The source's columns, then the collection schema's other top-level properties, less ``excluded``.
+    """The source's columns, then the collection schema's other top-level properties, less ``excluded``."""
+    columns = [Column(name, kind) for name, kind in source_columns(conn, table)]
+    known = {c.name for c in columns}
+    columns += [Column(name, schema_type(prop)) for name, prop in properties.items() if name not in known | {"_meta"}]
+    return checked_columns(columns, excluded, where)
+
+
+def checked_columns(columns: list[Column], excluded: frozenset[str], where: str) -> tuple[Column, ...]:
+    """``columns`` less ``excluded``.
 
     Two fields whose Snowflake names differ only in case (``Value`` and ``value`` both become ``VALUE``) are
     refused, naming both: exclude one of them (``flow_document`` still holds both values).
     """
-    columns = [Column(name, kind) for name, kind in source_columns(conn, table)]
-    known = {c.name for c in columns}
-    columns += [Column(name, schema_type(prop)) for name, prop in properties.items() if name not in known | {"_meta"}]
     columns = [c for c in columns if c.name not in excluded]
     seen: dict[str, str] = {}
     for column in columns:
@@ -142,21 +158,59 @@ def key_fields(catalog: Catalog, collection: str) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def derivation_reason(task: str, language: str) -> str:
-    """Why a derivation does not run here: it runs only in Estuary."""
-    if language == "sqlite":
-        return (
-            f"derivation {task} (SQLite) runs only in Estuary: the embedded data plane does not run derivations yet. "
-            "Publish it in dev/prod."
-        )
-    return f"derivation {task} uses {language}, which runs only in Estuary; publish it in dev/prod."
+def derivation_reason(catalog: Catalog, task: str) -> str | None:
+    """Why derivation ``task`` does not run here, or None when it does: a SQLite derivation whose every source is a
+    collection of one source-postgres capture, whose collection a runnable materialize-snowflake binding reads, and
+    whose schema has no reduction other than last-write-wins."""
+    derive = catalog.collections[task].derive
+    if derive.language != "sqlite":
+        return f"derivation {task} uses {derive.language}, which runs only in Estuary; publish it in dev/prod."
+    why = _sources_reason(catalog, task) or _collection_reason(catalog, task)
+    return f"derivation {task} (SQLite) runs only in Estuary: {why}. Publish it in dev/prod." if why else None
+
+
+def _sources_reason(catalog: Catalog, task: str) -> str | None:
+    transforms = [t for t in catalog.collections[task].derive.transforms if not t.disable]
+    writers = {b.target: name for name, c in catalog.captures.items() for b in c.bindings if not b.disable}
+    for transform in transforms:
+        source, writer = transform.source_name, writers.get(transform.source_name)
+        where = f"transform {transform.name}"
+        if source in catalog.derivations:
+            return f"{where} reads derivation {source}; derivations of derivations run only in Estuary"
+        if writer is None:
+            return f"{where} reads {source}, which no capture of this catalog writes"
+        if catalog.captures[writer].endpoint.connector.name not in POSTGRES_CONNECTORS:
+            return f"{where} reads {source} of {writer}; locally derivations read source-postgres captures only"
+        selector = None if isinstance(transform.source, str) else transform.source.model_dump(exclude={"name"})
+        if transform.readDelay or any((selector or {}).values()):
+            return f"{where} uses readDelay or a source selector (partitions, notBefore, notAfter)"
+    if len({writers[t.source_name] for t in transforms}) > 1:
+        return "its transforms read collections of more than one capture; locally they come from one"
+    return None if transforms else "it has no enabled transform"
+
+
+def _collection_reason(catalog: Catalog, task: str) -> str | None:
+    merged = reductions(catalog.collections[task].document_schema)
+    if merged:
+        return f"its schema reduces documents ({', '.join(merged)}); locally the last document per key is kept"
+    try:
+        unlisted = set(key_fields(catalog, task)) - set(catalog.schema_properties(task) or {})
+        capture = captures_of(catalog, task)
+        bound = materialization_of(catalog, set(catalog.collections_of(capture[0])))[1] if capture else None
+    except NotRunnableHereError as exc:
+        return str(exc)
+    if unlisted:
+        return f"its key fields {sorted(unlisted)} are not properties of its schema"
+    if bound is None or not any(b.source_name == task and not b.disable for b in bound.bindings):
+        return "no materialize-snowflake binding running with its capture reads it, so nothing here would keep it"
+    return None
 
 
 def runnable_reason(catalog: Catalog, task: str) -> str | None:
     """Why ``task`` cannot run in the embedded data plane, or None when it can."""
     model = catalog.tasks[task]
     if isinstance(model, Collection):
-        return derivation_reason(task, model.derive.language if model.derive else "")
+        return derivation_reason(catalog, task)
     connector = model.endpoint.connector.name
     if isinstance(model, Capture) and connector not in POSTGRES_CONNECTORS | HUBSPOT_CONNECTORS:
         return (
@@ -169,14 +223,25 @@ def runnable_reason(catalog: Catalog, task: str) -> str | None:
 
 
 def captures_of(catalog: Catalog, task: str) -> list[str]:
-    """The runnable captures feeding ``task`` (itself when it is a capture), in catalog order."""
+    """The runnable captures feeding ``task`` (itself when it is a capture; for a derivation or a materialization,
+    those writing the collections it reads, directly or through a derivation), in catalog order."""
     if task in catalog.captures:
         return [task]
-    sources = {b.source_name for b in catalog.materializations[task].bindings}
+    sources = set(catalog.collections_of(task))
+    sources |= {s for d in sources & set(catalog.derivations) for s in catalog.collections_of(d)}
     return [
         name
         for name, capture in catalog.captures.items()
         if any(b.target in sources for b in capture.bindings) and runnable_reason(catalog, name) is None
+    ]
+
+
+def local_derivations(catalog: Catalog, capture: str) -> list[str]:
+    """The derivations that run here reading collections of ``capture``."""
+    return [
+        name
+        for name in catalog.derivations
+        if captures_of(catalog, name) == [capture] and derivation_reason(catalog, name) is None
     ]
 
 
@@ -214,14 +279,19 @@ def build_plan(
     by_collection = {t.collection: t for t in tables}
     name, materialization = materialization_of(catalog, set(by_collection))
     config = materialization.endpoint.connector.config if materialization else {}
+    derived = _derivations(catalog, capture_name, conn, tables)
     bindings, sources = [], {}
     for index, binding in enumerate(materialization.bindings if materialization else []):
         table = by_collection.get(binding.source_name)
-        if table is None or binding.disable:
+        if binding.disable or (table is None and binding.source_name not in derived):
             continue
         properties = catalog.collections[binding.source_name].document_schema.get("properties") or {}
         excluded = frozenset((binding.fields or {}).get("exclude") or ())
         where = f"materialization {name} binding {binding.resource['table']!r}"
+        if table is None:
+            bindings.append(_derived_binding(catalog, index, binding, excluded, where))
+            sources[index] = derived[binding.source_name].source
+            continue
         bindings.append(
             TableBinding(
                 index,
@@ -245,4 +315,35 @@ def build_plan(
         hard_delete=bool(config.get("hardDelete", False)),
         database=str(config.get("database", default_database)),
         schema=str(config.get("schema", default_schema)),
+        derivations=tuple(d for d in derived.values() if d.source in sources.values()),
+    )
+
+
+def _derivations(
+    catalog: Catalog, capture: str, conn: psycopg.Connection, tables: tuple[SourceTable, ...]
+) -> dict[str, DerivationSpec]:
+    """The specs of the derivations running here from ``capture``'s ``tables``, by name."""
+    by_collection = {t.collection: t for t in tables}
+    by_name = {t.qualified: t for t in tables}
+    return {
+        name: derivation_spec(
+            catalog,
+            name,
+            {c: t.qualified for c, t in by_collection.items()},
+            {c: t.key for c, t in by_collection.items()},
+            lambda qualified: [column for column, _ in source_columns(conn, by_name[qualified])],
+        )
+        for name in local_derivations(catalog, capture)
+    }
+
+
+def _derived_binding(
+    catalog: Catalog, index: int, binding: MaterializationBinding, excluded: frozenset[str], where: str
+) -> TableBinding:
+    """The warehouse binding of a derived collection: a column per property of its schema."""
+    collection = binding.source_name
+    columns = checked_columns(list(schema_columns(catalog.schema_properties(collection) or {})), excluded, where)
+    delta = bool(binding.resource.get("delta_updates"))
+    return TableBinding(
+        index, binding.resource["table"], collection, key_fields(catalog, collection), delta, columns, excluded
     )

@@ -1,6 +1,6 @@
 """``LocalDataPlane``: the data plane as an :class:`~sophia_dagster.estuary.runtime.EstuaryRuntime`, running the
-catalog's PostgreSQL and HubSpot captures and Snowflake materializations in-process against the embedded source and
-warehouse.
+catalog's PostgreSQL and HubSpot captures, the SQLite derivations of PostgreSQL captures and Snowflake materializations
+in-process against the embedded source and warehouse.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import snowflake.connector
 from pydantic import Field
 
 from sophia_dagster.dataplane.capture import SESSION_SETUP
-from sophia_dagster.dataplane.errors import CaptureError, DataPlaneError, NotRunnableHereError
+from sophia_dagster.dataplane.errors import DataPlaneError, NotRunnableHereError
 from sophia_dagster.dataplane.hubspot import DEFAULT_API_URL, HubSpotApi, HubSpotCapture, HubSpotError
 from sophia_dagster.dataplane.hubspot_pipeline import HubSpotPipeline, build_hubspot_plan, token_variable
 from sophia_dagster.dataplane.identifiers import ident
@@ -33,6 +33,7 @@ from sophia_dagster.estuary.errors import TaskNotReadyError
 from sophia_dagster.estuary.metadata import EstuaryMetadataSet
 from sophia_dagster.estuary.models import BindingStats, PublishResult, TaskStats, TaskStatus
 from sophia_dagster.estuary.runtime import EstuaryRuntime
+from sophia_dagster.estuary.translator import reported_collections
 from sophia_dagster.warehouse.embedded import embedded_snowflake_resource
 
 
@@ -122,8 +123,11 @@ class LocalDataPlane(EstuaryRuntime):
         if reason := runnable_reason(catalog, task):
             raise DataPlaneError(reason)
         run, skipped = [], {}
+        wanted = (
+            None if collections is None else {*collections, *(s for c in collections for s in _sources(catalog, c))}
+        )
         for capture in captures_of(catalog, task):
-            if collections is not None and not collections & set(catalog.collections_of(capture)):
+            if wanted is not None and not wanted & set(catalog.collections_of(capture)):
                 continue
             if reason := self.hubspot_unavailable(catalog, capture):
                 skipped[capture] = reason
@@ -200,7 +204,7 @@ class LocalDataPlane(EstuaryRuntime):
             )
             try:
                 pipeline.validate() if dry_run else pipeline.prepare()
-            except CaptureError as exc:
+            except DataPlaneError as exc:
                 raise DataPlaneError(f"cannot publish {name}: {exc}") from None
             finally:
                 pipeline.close()
@@ -245,9 +249,15 @@ class LocalDataPlane(EstuaryRuntime):
         """Run the captures feeding the selected bindings until caught up; report what each binding moved.
 
         Bindings whose capture cannot run here (HubSpot without its token) are not reported, with a warning
-        naming why: they show as not materialized, and the other bindings succeed.
+        naming why: they show as not materialized, and the other bindings succeed. A derivation runs with the
+        capture of its sources and reports what it wrote into its collection; one that cannot run here is not
+        materialized either, with a warning saying why.
         """
-        collections = self.load_catalog().collections_of(task)
+        catalog = self.load_catalog()
+        if task in catalog.derivations and (reason := runnable_reason(catalog, task)):
+            context.log.warning(f"{reason} It was not run here.")
+            return
+        collections = reported_collections(catalog, task)
         wanted = {key: collections[index] for key, index in selected.items()}
         try:
             captures, skipped = self.runnable_captures(task, set(wanted.values()))
@@ -327,6 +337,11 @@ class LocalDataPlane(EstuaryRuntime):
             return TaskStatus(**common, status="warning", message="not run yet in the embedded data plane")
         where = f"to LSN {lsn_to_str(known['lsn'])} " if "lsn" in known else ""
         return TaskStatus(**common, status="ok", message=f"caught up {where}at {known['last_run']}")
+
+
+def _sources(catalog: Catalog, collection: str) -> list[str]:
+    """The collections a derived ``collection`` reads (none for a captured one)."""
+    return catalog.collections_of(collection) if collection in catalog.derivations else []
 
 
 def run_metadata(

@@ -81,9 +81,15 @@ def test_a_paused_derivation_stays_paused(fake: FakeEstuary, tmp_path: Path, mon
     assert fake.live[PER_STATION]["spec"]["derive"]["transforms"][0]["lambda"].startswith("select $ride_id")
 
 
-def test_locally_a_derivation_says_it_runs_only_in_estuary() -> None:
+def test_locally_a_derivation_that_cannot_run_here_says_why() -> None:
+    """TypeScript runs only in Estuary; this SQLite derivation sums and merges documents, which is not done locally
+    (SQLite derivations that keep the last document per key run in the embedded data plane:
+    tests/local_dataplane/test_derivations.py)."""
     catalog = load_catalog(FORMS)
     assert runnable_reason(catalog, "acmeCo/rides/rider-scores") == (
         "derivation acmeCo/rides/rider-scores uses typescript, which runs only in Estuary; publish it in dev/prod."
     )
-    assert "runs only in Estuary" in (runnable_reason(catalog, PER_STATION) or "")
+    assert runnable_reason(catalog, PER_STATION) == (
+        f"derivation {PER_STATION} (SQLite) runs only in Estuary: its schema reduces documents (/ (merge), "
+        "/properties/rides (sum)); locally the last document per key is kept. Publish it in dev/prod."
+    )

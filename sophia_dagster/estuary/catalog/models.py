@@ -2,7 +2,8 @@
 
 The models follow Estuary's catalog format closely enough that the same files publish with ``flowctl``.
 A :class:`Catalog` is every spec of every loaded file, with the file each came from. Derivations
-(collections with ``derive``) are tasks too: they run in Estuary and read other collections.
+(collections with ``derive``) are tasks too: they read other collections (Estuary runs them; the embedded data plane
+runs SQLite ones, see :mod:`sophia_dagster.dataplane.derive`).
 """
 
 from __future__ import annotations
