@@ -1,15 +1,17 @@
 """The warehouse side of the embedded data plane: Estuary's materialize-snowflake semantics over any
 Snowflake connection (the embedded warehouse locally).
 
-Each commit bulk-loads every binding's documents with their column values as text into one staging
-table (Parquet -> PUT -> COPY INTO, or one INSERT for a few rows), then in ONE transaction moves them into the target tables
-and moves the checkpoint (the source LSN reached per binding), so a crash at any point leaves either both
-or neither. Values are never re-parsed as JSON on the way: each column is cast from its exact text, and
-``flow_document`` stores the document's text as it was built.
+Each commit applies every binding's documents, with their column values as text, and moves the checkpoint
+(the source LSN reached per binding) in ONE transaction, so a crash at any point leaves either both or
+neither. A streamed batch of up to ``SMALL_BATCH_ROWS`` rows is bound to the statements that apply it as
+one JSON array (qmark bindings: :func:`data_plane_connection`); a larger one is bulk-loaded into a staging
+table first (Parquet -> PUT -> COPY INTO). A backfill's files are put to the stage and loaded straight into
+the emptied table by one COPY with a transformation. Values are never re-parsed as JSON on the way: each
+column is cast from its exact text, and ``flow_document`` stores the document's text as it was built.
 
 - standard bindings keep one row per collection key: the batch's last document per key replaces the row;
   a delete removes it when ``hardDelete`` is on, otherwise the row stays with ``_meta/op = 'd'``;
-- a backfill replaces the table with plain inserts (no key matching);
+- a backfill replaces the table (no key matching), adding the snapshot's ``_meta`` to each document;
 - ``delta_updates`` bindings append every document;
 - every table has the collection's columns plus ``_meta/op``, ``flow_published_at`` and ``flow_document``;
   names follow Estuary's Snowflake rules (:mod:`.identifiers`) and are always quoted.
